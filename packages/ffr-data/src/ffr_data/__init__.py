@@ -1,0 +1,5 @@
+"""ffr-data."""
+
+from importlib.metadata import version as _version
+
+__version__ = _version("ffr-data")

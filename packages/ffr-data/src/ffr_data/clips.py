@@ -1,0 +1,150 @@
+"""Clip tools for the teacher and for patch rendering, over a shared per-frame cache.
+
+``get_frame(t)``, ``get_segment(start_s, end_s, n)`` and ``zoom_region(t, box)`` all read through one
+:class:`FrameCache`, so a sample is decoded once per step however many rollouts, teacher calls and patches use it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ffr_data.errors import VideoError
+from ffr_data.sampling import FrameSamplingConfig, resize_frames, sample_indices, smart_resize, target_size
+from ffr_data.video import Frames, VideoInfo, decode_frames, probe_video
+
+
+@dataclass
+class CacheStats:
+    probes: int = 0
+    decode_calls: int = 0
+    frames_decoded: int = 0
+    hits: int = 0
+    misses: int = 0
+
+
+class FrameCache:
+    """Thread-safe LRU of decoded full-resolution frames, keyed by (path, frame index), bounded in bytes."""
+
+    def __init__(self, max_bytes: int = 512 * 2**20):
+        self.max_bytes = max_bytes
+        self._frames: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._infos: dict[str, VideoInfo] = {}
+        self._bytes = 0
+        self._lock = threading.RLock()
+        self.stats = CacheStats()
+
+    def info(self, path: str, backend: str = "decord", fallback: str | None = "opencv") -> VideoInfo:
+        with self._lock:
+            if path not in self._infos:
+                self.stats.probes += 1
+                self._infos[path] = probe_video(path, backend, fallback)
+            return self._infos[path]
+
+    def read(self, info: VideoInfo, indices: Sequence[int]) -> np.ndarray:
+        with self._lock:
+            missing = sorted({i for i in indices if (info.path, i) not in self._frames})
+            self.stats.hits += len(indices) - len([i for i in indices if i in missing])
+            self.stats.misses += len(missing)
+            if missing:
+                self.stats.decode_calls += 1
+                self.stats.frames_decoded += len(missing)
+                decoded = decode_frames(info.path, indices=missing, info=info)
+                for index, frame in zip(missing, decoded.array, strict=True):
+                    self._put((info.path, index), frame)
+            out = []
+            for i in indices:
+                frame = self._frames[(info.path, i)]
+                self._frames.move_to_end((info.path, i))
+                out.append(frame)
+            return np.stack(out)
+
+    def _put(self, key: tuple[str, int], frame: np.ndarray) -> None:
+        self._frames[key] = frame
+        self._bytes += frame.nbytes
+        while self._bytes > self.max_bytes and len(self._frames) > 1:
+            _, old = self._frames.popitem(last=False)
+            self._bytes -= old.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+            self._infos.clear()
+            self._bytes = 0
+
+
+def sample_frames(path: str, cfg: FrameSamplingConfig, cache: FrameCache | None = None) -> Frames:
+    """The student's view of a video: uniformly sampled frames resized per ``cfg``."""
+    cache = cache or FrameCache()
+    info = cache.info(str(path), cfg.backend, cfg.fallback_backend)
+    indices = sample_indices(info, cfg)
+    raw = cache.read(info, indices)
+    height, width = target_size(info.height, info.width, cfg, len(indices))
+    return Frames(resize_frames(raw, height, width), tuple(indices), tuple(i / info.fps for i in indices), info)
+
+
+class ClipTools:
+    """Tools that look at one video: a frame at a time, a dense segment, or a zoomed region."""
+
+    def __init__(self, path: str, cfg: FrameSamplingConfig, cache: FrameCache | None = None):
+        self.path = str(path)
+        self.cfg = cfg
+        self.cache = cache or FrameCache()
+
+    @property
+    def info(self) -> VideoInfo:
+        return self.cache.info(self.path, self.cfg.backend, self.cfg.fallback_backend)
+
+    def _index(self, t: float) -> int:
+        info = self.info
+        if not (0 <= t <= info.duration + 1e-6):
+            raise VideoError(self.path, f"t={t:.3f}s is outside the video (0 to {info.duration:.3f}s)")
+        return min(int(round(t * info.fps)), info.num_frames - 1)
+
+    def get_frame(self, t: float, max_pixels: int | None = None) -> Frames:
+        """The frame shown at ``t`` seconds, resized to the sampling config's per-frame cap (or ``max_pixels``)."""
+        index = self._index(t)
+        info = self.info
+        raw = self.cache.read(info, [index])
+        cap = max_pixels or self.cfg.max_pixels
+        h, w = smart_resize(info.height, info.width, self.cfg.patch_multiple, self.cfg.min_pixels, cap)
+        return Frames(resize_frames(raw, h, w), (index,), (index / info.fps,), info)
+
+    def get_segment(self, start_s: float, end_s: float, n: int = 4) -> Frames:
+        """``n`` frames spread evenly over [start_s, end_s] (a dense re-sampling of a window); ``n`` is made even."""
+        if end_s < start_s:
+            raise VideoError(self.path, f"segment end {end_s:.3f}s is before its start {start_s:.3f}s")
+        first, last = self._index(start_s), self._index(end_s)
+        n = max(2, n + (n % 2))
+        indices = [int(round(x)) for x in np.linspace(first, last, n)]
+        info = self.info
+        raw = self.cache.read(info, indices)
+        h, w = target_size(info.height, info.width, self.cfg, n)
+        return Frames(resize_frames(raw, h, w), tuple(indices), tuple(i / info.fps for i in indices), info)
+
+    def zoom_region(self, t: float, box: Sequence[float], max_pixels: int | None = None) -> Frames:
+        """The normalised ``box`` [x1, y1, x2, y2] of the frame at ``t``, cropped and upscaled to the frame cap."""
+        if len(box) != 4:
+            raise VideoError(self.path, f"box must be [x1, y1, x2, y2], got {list(box)}")
+        x1, y1, x2, y2 = (float(v) for v in box)
+        if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+            raise VideoError(self.path, f"box {list(box)} is not a normalised box with x1<x2 and y1<y2 in [0, 1]")
+        index = self._index(t)
+        info = self.info
+        frame = self.cache.read(info, [index])[0]
+        height, width = frame.shape[:2]
+        px1, py1 = int(np.floor(x1 * width)), int(np.floor(y1 * height))
+        px2, py2 = max(px1 + 1, int(np.ceil(x2 * width))), max(py1 + 1, int(np.ceil(y2 * height)))
+        crop = frame[py1:py2, px1:px2]
+        cap = max_pixels or self.cfg.max_pixels
+        scale = float(np.sqrt(cap / (crop.shape[0] * crop.shape[1])))
+        h, w = smart_resize(round(crop.shape[0] * scale), round(crop.shape[1] * scale), self.cfg.patch_multiple,
+                            self.cfg.min_pixels, cap)
+        scale_up = h * w >= crop.shape[0] * crop.shape[1]
+        zoomed = cv2.resize(crop, (w, h), interpolation=cv2.INTER_CUBIC if scale_up else cv2.INTER_AREA)
+        return Frames(zoomed[None], (index,), (index / info.fps,), info)

@@ -1,0 +1,86 @@
+"""Frame sampling: which frames to take and at what size. A typed config, recorded wherever frames are used."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ffr_data.config import field
+from ffr_data.video import VideoInfo
+
+PATCH_MULTIPLE = {"qwen2_vl": 28, "qwen2_5_vl": 28, "qwen3_vl": 32, "qwen3_vl_moe": 32}
+
+
+@dataclass(frozen=True)
+class FrameSamplingConfig:
+    num_frames: int | None = field(16, help="Uniformly sample this many frames (rounded down to an even count). "
+                                            "None switches to fps-based sampling.")
+    fps: float = field(2.0, help="Frames per second to sample when num_frames is None.")
+    min_frames: int = field(4, help="Lower bound on the frame count in fps-based sampling.")
+    max_frames: int = field(64, help="Upper bound on the frame count in fps-based sampling.")
+    max_pixels: int = field(128 * 28 * 28, help="Per-frame pixel cap after resizing (Video-R1 / FFR: 128*28*28).")
+    min_pixels: int = field(4 * 28 * 28, help="Per-frame pixel floor after resizing.")
+    total_pixels: int | None = field(None, help="Pixel budget over all frames of one video; lowers the per-frame "
+                                                "cap to total_pixels / num_frames when set.")
+    patch_multiple: int = field(28, help="Frame sides are rounded to this multiple (28 for Qwen2/2.5-VL, 32 for "
+                                         "Qwen3-VL): patch size x spatial merge size.")
+    frame_factor: int = field(2, help="The frame count is a multiple of this (the temporal patch size).")
+    backend: str = field("decord", help="Video decoder: decord or opencv.")
+    fallback_backend: str | None = field("opencv", help="Decoder used (and logged) when the first cannot open a "
+                                                        "file; None disables the fallback.")
+
+
+def frame_count(info: VideoInfo, cfg: FrameSamplingConfig) -> int:
+    """How many frames to take from this video."""
+    if cfg.num_frames is not None:
+        wanted = cfg.num_frames
+    else:
+        wanted = int(round(info.duration * cfg.fps))
+        wanted = max(cfg.min_frames, min(cfg.max_frames, wanted))
+    wanted = min(wanted, info.num_frames)
+    wanted = (wanted // cfg.frame_factor) * cfg.frame_factor
+    if wanted < cfg.frame_factor:
+        raise ValueError(f"{info.path}: only {info.num_frames} frame(s); at least {cfg.frame_factor} are needed")
+    return wanted
+
+
+def sample_indices(info: VideoInfo, cfg: FrameSamplingConfig) -> list[int]:
+    """Uniform indices over the whole video, first and last frame included (as qwen-vl-utils does)."""
+    n = frame_count(info, cfg)
+    return [int(round(x)) for x in np.linspace(0, info.num_frames - 1, n)]
+
+
+def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Sides rounded to ``factor`` with the area kept within [min_pixels, max_pixels] (aspect ratio kept)."""
+    if min(height, width) <= 0:
+        raise ValueError(f"invalid frame size {width}x{height}")
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h = max(factor, math.floor(height / beta / factor) * factor)
+        w = max(factor, math.floor(width / beta / factor) * factor)
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h = math.ceil(height * beta / factor) * factor
+        w = math.ceil(width * beta / factor) * factor
+    return h, w
+
+
+def target_size(height: int, width: int, cfg: FrameSamplingConfig, n_frames: int) -> tuple[int, int]:
+    cap = cfg.max_pixels
+    if cfg.total_pixels is not None:
+        cap = max(cfg.min_pixels, min(cap, cfg.total_pixels // max(1, n_frames)))
+    return smart_resize(height, width, cfg.patch_multiple, cfg.min_pixels, cap)
+
+
+def resize_frames(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (T, H, W, 3) uint8 frames; area interpolation when shrinking, cubic when enlarging."""
+    if array.shape[1:3] == (height, width):
+        return array
+    shrinking = height * width < array.shape[1] * array.shape[2]
+    interp = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return np.stack([cv2.resize(frame, (width, height), interpolation=interp) for frame in array])

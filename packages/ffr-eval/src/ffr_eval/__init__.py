@@ -1,0 +1,5 @@
+"""ffr-eval."""
+
+from importlib.metadata import version as _version
+
+__version__ = _version("ffr-eval")

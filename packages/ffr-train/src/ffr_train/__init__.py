@@ -1,0 +1,5 @@
+"""ffr-train."""
+
+from importlib.metadata import version as _version
+
+__version__ = _version("ffr-train")
