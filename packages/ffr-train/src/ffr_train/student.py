@@ -1,4 +1,4 @@
-"""Students: load any local HF VLM, or build the tiny one (a real Qwen-VL architecture from a small config, with a
+"""Students: any local HF VLM (loaded by ``ffr_data.models.load_vlm``), or the tiny one (a real Qwen-VL architecture from a small config, with a
 byte-level BPE tokenizer trained offline), saved and reloaded through the normal ``from_pretrained`` path."""
 
 from __future__ import annotations
@@ -147,23 +147,3 @@ def build_tiny_student(out_dir: str | Path, corpus: Iterable[str], *, arch: str 
     model.save_pretrained(out)
     _processor(arch, tokenizer, max_pixels).save_pretrained(out)
     return out
-
-
-def load_student(path: str | Path, dtype: torch.dtype = torch.float32):
-    """(model, processor) from a local directory through the standard Auto classes."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FFRError(f"{path}: not a model directory (no config.json)")
-    try:
-        processor = AutoProcessor.from_pretrained(path)
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
-    except (OSError, ValueError, KeyError) as exc:
-        raise FFRError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
-    return model, processor
-
-
-def model_family(model_or_config: Any) -> str:
-    config = getattr(model_or_config, "config", model_or_config)
-    return str(getattr(config, "model_type", "unknown"))

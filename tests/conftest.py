@@ -1,0 +1,55 @@
+"""Shared fixtures: real video files and a tiny real-architecture student saved to disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TINY_CORPUS = [
+    "Which colour was the small shape? Options: A. red B. green C. blue D. yellow",
+    "How many times did a shape flash? Options: A. 1 B. 2 C. 3 D. 4",
+    "<think>a blue shape flashed in the top-right</think><answer>C</answer>",
+    "Where did the brief flash appear? A. top-left B. top-right C. bottom-left D. bottom-right",
+] * 20
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float = 8.0) -> Path:
+    """Write (T, H, W, 3) RGB uint8 frames to an mp4v file with OpenCV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def index_pattern_frames(n: int = 32, size: int = 112) -> np.ndarray:
+    """Frames whose mean brightness encodes their index, so decoded frames can be checked."""
+    frames = np.zeros((n, size, size, 3), np.uint8)
+    for i in range(n):
+        frames[i] = int(4 + i * 240 / max(1, n - 1))
+    return frames
+
+
+@pytest.fixture(scope="session")
+def video_path(tmp_path_factory) -> Path:
+    """A 4 s, 8 fps, 112x112 mp4 whose frame i has brightness 4 + i*240/31."""
+    return write_video(tmp_path_factory.mktemp("videos") / "pattern.mp4", index_pattern_frames())
+
+
+@pytest.fixture(scope="session")
+def tiny_student_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2.5-VL student (model + processor + tokenizer) saved with save_pretrained."""
+    from ffr_train.student import build_tiny_student
+
+    return build_tiny_student(tmp_path_factory.mktemp("student") / "tiny", TINY_CORPUS, arch="qwen2_5_vl")
