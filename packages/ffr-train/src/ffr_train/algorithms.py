@@ -1,0 +1,107 @@
+"""Advantage estimators and policy losses, registered by name. Pure tensor functions, tested exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ffr_train.registry import Registry
+
+AdvantageFn = Callable[[torch.Tensor, int, float], torch.Tensor]
+ADVANTAGES: Registry[AdvantageFn] = Registry("advantage estimator")
+AGGREGATIONS: Registry[Callable[..., torch.Tensor]] = Registry("loss aggregation")
+
+
+def _grouped(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    if rewards.ndim != 1 or rewards.numel() % group_size:
+        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
+    return rewards.view(-1, group_size)
+
+
+@ADVANTAGES.register("group")
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+    """(r - mean_group) / (std_group + eps), std unbiased as in the reference code."""
+    grouped = _grouped(rewards, group_size)
+    return ((grouped - grouped.mean(1, keepdim=True)) / (grouped.std(1, keepdim=True) + eps)).flatten()
+
+
+@ADVANTAGES.register("batch")
+def batch_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+    """(r - mean_group) / (std over the whole batch + eps)."""
+    grouped = _grouped(rewards, group_size)
+    return ((grouped - grouped.mean(1, keepdim=True)) / (rewards.std() + eps)).flatten()
+
+
+@ADVANTAGES.register("none")
+def centred_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+    """r - mean_group, no scaling (Dr. GRPO)."""
+    grouped = _grouped(rewards, group_size)
+    return (grouped - grouped.mean(1, keepdim=True)).flatten()
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor, clamp: float = 10.0) -> torch.Tensor:
+    """Per-token k3 estimator of KL(pi || ref): exp(d) - d - 1 with d = ref - logp (clamped)."""
+    d = (ref_logp - logp).clamp(-clamp, clamp)
+    return torch.exp(d) - d - 1
+
+
+def clipped_surrogate(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    eps_low: float = 0.2,
+    eps_high: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token PPO objective to *minimise*: -min(r A, clip(r, 1-eps_low, 1+eps_high) A); and the clipped mask."""
+    eps_high = eps_low if eps_high is None else eps_high
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages.unsqueeze(-1) if advantages.ndim == logp.ndim - 1 else advantages
+    unclipped = ratio * adv
+    clipped = ratio.clamp(1 - eps_low, 1 + eps_high) * adv
+    loss = -torch.minimum(unclipped, clipped)
+    return loss, (clipped < unclipped).float()
+
+
+@AGGREGATIONS.register("token-mean")
+def token_mean(per_token: torch.Tensor, mask: torch.Tensor, total_tokens: float, total_sequences: float) -> torch.Tensor:
+    """Sum over every completion token of the step / number of those tokens (the paper's sum over |tau|)."""
+    return (per_token * mask).sum() / total_tokens
+
+
+@AGGREGATIONS.register("seq-mean")
+def sequence_mean(per_token: torch.Tensor, mask: torch.Tensor, total_tokens: float, total_sequences: float) -> torch.Tensor:
+    """Mean over sequences of each sequence's token mean (the released code's aggregation)."""
+    per_seq = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    return per_seq.sum() / total_sequences
+
+
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    ref_logp: torch.Tensor | None,
+    beta: float,
+    eps_low: float,
+    eps_high: float | None,
+    aggregation: str,
+    total_tokens: float,
+    total_sequences: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The GRPO loss of a micro-batch, normalised by step-wide totals so micro-batches add up exactly."""
+    per_token, clipped = clipped_surrogate(logp, old_logp, advantages, eps_low, eps_high)
+    kl = None
+    if beta > 0:
+        if ref_logp is None:
+            raise ValueError("beta > 0 needs reference log-probs")
+        kl = k3_kl(logp, ref_logp)
+        per_token = per_token + beta * kl
+    aggregate = AGGREGATIONS.get(aggregation)
+    loss = aggregate(per_token, mask, total_tokens, total_sequences)
+    n = mask.sum().clamp(min=1)
+    stats = {"clip_fraction": float((clipped * mask).sum() / n),
+             "kl": float((kl * mask).sum() / n) if kl is not None else 0.0,
+             "tokens": float(mask.sum())}
+    return loss, stats

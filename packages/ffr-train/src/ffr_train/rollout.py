@@ -1,0 +1,98 @@
+"""Sampling rollouts and scoring tokens.
+
+``generate_groups`` runs each prompt (and its video) through the model once — a prefill of all but the last prompt
+token — then repeats the KV cache G times and samples G continuations, so the vision encoder sees each video once
+per generation instead of G times. ``completion_logprobs`` recomputes per-token log-probs for training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from ffr_train.batching import EncodedPrompt, collate_prompts, collate_sequences
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_new_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    do_sample: bool = True
+
+
+def _inner(model):
+    return getattr(model, "model", model)
+
+
+def trim_completion(ids: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
+    """Tokens up to and including the first EOS; trailing padding dropped."""
+    ids = ids.flatten()
+    eos = (ids == eos_id).nonzero()
+    if eos.numel():
+        return ids[: int(eos[0]) + 1].clone()
+    keep = (ids != pad_id).nonzero()
+    return ids[: int(keep[-1]) + 1].clone() if keep.numel() else ids[:0].clone()
+
+
+@torch.no_grad()
+def generate_groups(
+    model,
+    prompts: Sequence[EncodedPrompt],
+    group_size: int,
+    params: SamplingParams,
+    *,
+    eos_id: int,
+    pad_id: int,
+    synced_gpus: bool = False,
+    gather_context=None,
+) -> list[list[torch.Tensor]]:
+    """G sampled completions (token tensors, EOS included) for each prompt; prompt i's are ``out[i]``."""
+    batch = collate_prompts(prompts, pad_id)
+    head = {k: (v[:, :-1] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v) for k, v in batch.items()}
+    with gather_context or nullcontext():
+        _inner(model).rope_deltas = None
+        out = model(**head, use_cache=True)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(group_size)
+        inner = _inner(model)
+        if getattr(inner, "rope_deltas", None) is not None:
+            inner.rope_deltas = inner.rope_deltas.repeat_interleave(group_size, dim=0)
+        expand = {k: batch[k].repeat_interleave(group_size, dim=0)
+                  for k in ("input_ids", "attention_mask", "mm_token_type_ids") if k in batch}
+        generated = model.generate(
+            **expand, past_key_values=cache, max_new_tokens=params.max_new_tokens, do_sample=params.do_sample,
+            temperature=params.temperature if params.do_sample else None,
+            top_p=params.top_p if params.do_sample else None, top_k=None,
+            eos_token_id=eos_id, pad_token_id=pad_id, synced_gpus=synced_gpus,
+        )
+        inner.rope_deltas = None
+    width = batch["input_ids"].shape[1]
+    new = generated[:, width:]
+    rows = [trim_completion(row, eos_id, pad_id) for row in new]
+    return [rows[i * group_size:(i + 1) * group_size] for i in range(len(prompts))]
+
+
+def completion_logprobs(
+    model, prompts: Sequence[EncodedPrompt], completions: Sequence[torch.Tensor], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probs (B, Lc) of each completion under its own prompt, and the completion mask."""
+    batch, comp, mask = collate_sequences(prompts, completions, pad_id)
+    batch = {k: v.to(_device(model)) for k, v in batch.items()}
+    _inner_reset(model)
+    logits = model(**batch, use_cache=False, logits_to_keep=comp.shape[1] + 1).logits[:, :-1]
+    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, comp.to(logits.device).unsqueeze(-1)).squeeze(-1)
+    return logp, mask.to(logp.device).float()
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _inner_reset(model) -> None:
+    inner = _inner(getattr(model, "module", model))
+    if hasattr(inner, "rope_deltas"):
+        inner.rope_deltas = None
