@@ -3,6 +3,7 @@ byte-level BPE tokenizer trained offline), saved and reloaded through the normal
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ SIZES = {
     "m": TinySize(256, 4, 8, 4, 1024, 128, 2, 4),
 }
 ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+TINY_MARKER = "ffr_tiny_student.json"
 
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024):
@@ -146,4 +148,12 @@ def build_tiny_student(out_dir: str | Path, corpus: Iterable[str], *, arch: str 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     _processor(arch, tokenizer, max_pixels).save_pretrained(out)
+    settings = {"arch": arch, "size": size, "vocab_size": len(tokenizer), "max_pixels": max_pixels, "seed": seed,
+                "parameters": sum(p.numel() for p in model.parameters())}
+    (out / TINY_MARKER).write_text(json.dumps(settings, indent=2))
     return out
+
+
+def is_tiny_student(path: str | Path) -> bool:
+    """True for a directory written by :func:`build_tiny_student` (it carries its build settings)."""
+    return (Path(path) / TINY_MARKER).is_file()

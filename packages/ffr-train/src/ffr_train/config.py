@@ -1,0 +1,158 @@
+"""The trainer's typed config: one dataclass per component, merged defaults <- YAML <- key=value overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ffr_data.config import field
+from ffr_data.prompting import PromptConfig
+from ffr_data.sampling import FrameSamplingConfig
+from ffr_teacher import TeacherConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_file: str = field("data/synth/train.jsonl", help="Training rows (Video-R1 JSON/JSONL).")
+    val_file: str | None = field("data/synth/val.jsonl", help="Validation rows, evaluated during/after training.")
+    test_file: str | None = field("data/synth/test.jsonl", help="Held-out test rows (evaluated by `ffr eval`).")
+    warmup_file: str | None = field("data/synth/warmup.jsonl", help="Easy rows for the first SFT stage (curriculum).")
+    video_root: str | None = field(None, help="Root for relative video paths; default: each data file's folder.")
+    synthesize_if_missing: bool = field(True, help="Generate the synthetic benchmark when train_file is missing "
+                                                   "and lives under a synth folder (the default run).")
+    max_train_samples: int | None = field(None, help="Use only the first N training rows.")
+    max_eval_samples: int | None = field(256, help="Evaluate on at most N validation rows.")
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    path: str = field("runs/tiny-student", help="Student model directory (any local HF VLM). Built (tiny, "
+                                                "random) when missing and build_if_missing is true.")
+    build_if_missing: bool = field(True, help="Build the tiny student at `path` when it does not exist.")
+    sft_before_rl: bool = field(True, help="When the student is the tiny one built by FFR, SFT-warm it first "
+                                           "(saved at sft.output_dir and reused by later runs).")
+    arch: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"] = field("qwen2_5_vl", help="Tiny-student architecture.")
+    size: Literal["xs", "s", "m"] = field("xs", help="Tiny-student size (xs: 0.24M parameters).")
+    vocab_size: int = field(1024, help="Tiny-student BPE vocabulary size.")
+    gradient_checkpointing: bool = field(False, help="Trade compute for memory in the policy forward.")
+    dtype: Literal["auto", "float32", "bfloat16"] = field("auto", help="auto: bf16 on GPU, fp32 on CPU.")
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    prompts_per_step: int = field(8, help="Prompts (groups) per optimizer step, per process.")
+    group_size: int = field(8, help="G: rollouts sampled per prompt.")
+    temperature: float = field(1.0, help="Sampling temperature of first-pass and repaired rollouts.")
+    top_p: float = field(0.95, help="Nucleus sampling threshold.")
+    max_new_tokens: int = field(48, help="Cap on first-pass completion length (paper: 1024).")
+    repair_max_new_tokens: int = field(48, help="Cap on repaired completion length (released code: 512).")
+    micro_batch_size: int = field(16, help="Sequences per forward/backward micro-batch.")
+
+
+@dataclass(frozen=True)
+class RepairConfig:
+    trigger: Literal["failed", "all_failed_groups"] = field(
+        "failed", help="failed: every rollout with accuracy below `threshold` goes to the teacher (the paper); "
+                       "all_failed_groups: only groups where every rollout failed (cheaper).")
+    threshold: float = field(1.0, help="A rollout counts as failed when its accuracy is below this.")
+    credit: Literal["repaired", "released"] = field(
+        "repaired", help="repaired: a repaired slot trains the repaired tokens under the patched prompt (the paper); "
+                         "released: it trains the failed first-pass tokens with the repaired reward (released code).")
+    max_repairs_per_group: int | None = field(None, help="Repair at most this many failed slots per group (None: all).")
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    names: tuple[str, ...] = field(("accuracy", "format"), help="Reward parts summed into the outcome R + R_fmt.")
+    kappa: float = field(0.3, help="Patch tax charged to a repaired slot.")
+    align_weight: float = field(0.0, help="lambda: weight of the dependency-alignment term (0: the paper's plain RIR).")
+    align_tolerance_s: float = field(0.25, help="Slack, in seconds, when matching cited times to a window.")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    advantage: str = field("group", help="Advantage estimator: group (std + eps per prompt), batch, none.")
+    advantage_eps: float = field(1e-4, help="epsilon added to the reward std.")
+    clip_eps: float = field(0.2, help="PPO clip range (low side).")
+    clip_eps_high: float | None = field(None, help="Upper clip range (clip-higher); None: same as clip_eps.")
+    beta: float = field(0.04, help="k3 KL weight to the frozen reference; 0 loads no reference model.")
+    aggregation: str = field("token-mean", help="token-mean (paper) or seq-mean (released code).")
+    inner_iterations: int = field(1, help="mu: optimizer passes over each batch of rollouts.")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    steps: int = field(100, help="Optimizer steps (RL) to run.")
+    lr: float = field(5e-6, help="Peak learning rate (paper: 5e-6 for 7B; the tiny student needs ~1e-4).")
+    weight_decay: float = field(0.01, help="AdamW weight decay.")
+    betas: tuple[float, float] = field((0.9, 0.999), help="AdamW betas.")
+    warmup_steps: int = field(0, help="Linear warm-up steps.")
+    schedule: Literal["cosine", "constant", "linear"] = field("cosine", help="LR schedule after warm-up.")
+    min_lr_ratio: float = field(0.1, help="Cosine/linear schedules decay to this fraction of the peak.")
+    max_grad_norm: float = field(5.0, help="Gradient clipping norm.")
+
+
+@dataclass(frozen=True)
+class DistConfig:
+    deepspeed: str | None = field(None, help="None (plain accelerate), zero2, zero3, or a DeepSpeed JSON path.")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    every: int = field(1, help="Write a metrics row every N steps.")
+    rollouts_every: int = field(10, help="Save sampled rollouts (with their patches) every N steps.")
+    rollouts_per_save: int = field(8, help="How many slots to save each time.")
+    tensorboard: bool = field(True, help="Also write TensorBoard scalars when tensorboard is installed.")
+    progress: bool = field(True, help="Show a rich progress bar.")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every: int = field(50, help="Save a resumable checkpoint every N steps (and at the end, and on Ctrl-C).")
+    keep_last: int = field(2, help="Keep this many step checkpoints.")
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    warmup_steps: int = field(1500, help="Stage 1 steps on the easy warm-up split (the curriculum of "
+                                         "docs/feasibility.md; 0 skips the stage).")
+    main_steps: int = field(1500, help="Stage 2 steps on the training split.")
+    output_dir: str = field("runs/tiny-student-sft", help="Where the SFT-warmed student is saved.")
+    batch_size: int = field(16, help="Examples per SFT step.")
+    lr: float = field(1e-3, help="SFT learning rate (the tiny student needs 1e-3; real models ~1e-5).")
+    lr_warmup_steps: int = field(30, help="Linear LR warm-up steps at the start of each stage.")
+    patch_fraction: float = field(0.3, help="Share of stage-2 examples shown with an evidence patch, so the student "
+                                            "learns to read patches.")
+    threads: int = field(0, help="torch threads (0: leave the default).")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every: int = field(0, help="Evaluate on the validation split every N RL steps (0: only at the end).")
+    batch_size: int = field(64, help="Prompts per greedy evaluation batch.")
+    max_new_tokens: int = field(48, help="Generation cap at evaluation.")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    algo: Literal["ffr", "grpo"] = field("ffr", help="ffr: teacher repair of failed rollouts; grpo: plain GRPO. "
+                                                    "Everything else is shared, so the two are comparable.")
+    stage: Literal["rl", "sft"] = field("rl", help="rl: GRPO/FFR; sft: supervised warm-up on process + solution.")
+    output_dir: str = field("runs/ffr", help="Run directory: config, metrics, checkpoints, final model.")
+    seed: int = field(0, help="Seed for data order, sampling and initialisation.")
+    data: DataConfig = field(default_factory=DataConfig, help="Data files.")
+    student: StudentConfig = field(default_factory=StudentConfig, help="The student model.")
+    sampling: FrameSamplingConfig = field(default_factory=lambda: FrameSamplingConfig(
+        num_frames=8, max_pixels=56 * 56, min_pixels=28 * 28), help="Student frame sampling.")
+    prompt: PromptConfig = field(default_factory=lambda: PromptConfig(template="compact"), help="Prompt rendering.")
+    rollout: RolloutConfig = field(default_factory=RolloutConfig, help="Rollout sampling.")
+    repair: RepairConfig = field(default_factory=RepairConfig, help="Teacher repair (FFR only).")
+    reward: RewardConfig = field(default_factory=RewardConfig, help="Rewards and RIR.")
+    loss: LossConfig = field(default_factory=LossConfig, help="Advantages and policy loss.")
+    optim: OptimConfig = field(default_factory=OptimConfig, help="Optimizer and schedule.")
+    dist: DistConfig = field(default_factory=DistConfig, help="Distribution (accelerate / DeepSpeed).")
+    teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(backend="annotation"), help="The teacher.")
+    sft: SFTConfig = field(default_factory=SFTConfig, help="Supervised warm-up.")
+    eval: EvalConfig = field(default_factory=EvalConfig, help="Validation during/after training.")
+    logging: LogConfig = field(default_factory=LogConfig, help="Metrics and rollout logs.")
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig, help="Checkpointing.")

@@ -1,0 +1,48 @@
+"""Training data: load and validate rows (report-and-skip with counts), resolve video paths, and a stateless,
+seeded data order (item at global position k depends only on seed and k, so a resumed run sees the same data)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ffr_data.errors import FFRError
+from ffr_data.schema import Sample, load_samples
+
+log = logging.getLogger(__name__)
+
+
+def resolve_path(sample: Sample, root: Path) -> Sample:
+    path = Path(sample.path)
+    if path.is_absolute():
+        return sample
+    resolved = (root / path).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise FFRError(f"{sample.problem_id}: path {sample.path!r} escapes the video root {root}")
+    return dataclasses.replace(sample, path=str(resolved))
+
+
+def load_split(path: str | Path, video_root: str | None = None, limit: int | None = None) -> tuple[list[Sample], int]:
+    """Valid samples with absolute video paths, and the number of rows dropped (each logged with file/row/field)."""
+    path = Path(path)
+    result = load_samples(path)
+    for error in result.errors:
+        log.warning("dropped row: %s", error)
+    root = Path(video_root) if video_root else path.parent
+    samples = [resolve_path(s, root) for s in result.samples]
+    if not samples:
+        raise FFRError(f"{path}: no valid rows ({len(result.errors)} dropped)")
+    return (samples[:limit] if limit else samples), len(result.errors)
+
+
+def data_order(n: int, seed: int, start: int, count: int) -> list[int]:
+    """Indices of items at global positions start..start+count-1 of an endless sequence of seeded permutations."""
+    out = []
+    for position in range(start, start + count):
+        epoch, offset = divmod(position, n)
+        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        out.append(int(perm[offset]))
+    return out

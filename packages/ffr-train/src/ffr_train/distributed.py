@@ -1,0 +1,87 @@
+"""accelerate + DeepSpeed set-up that also works on CPU (gloo), with the traps of docs/environment.md §4 avoided:
+never ``cpu=True`` (it silently drops DeepSpeed), and an explicit gloo process group when there is no GPU."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ffr_data.errors import ConfigError
+
+NAMED = ("zero2", "zero3")
+
+
+def deepspeed_config(name_or_path: str, micro_batch: int, grad_accum: int, world: int, clip: float) -> dict[str, Any]:
+    """A complete DeepSpeed config: a named one shipped with ffr-train or a JSON file, 'auto' values filled in."""
+    if name_or_path in NAMED:
+        text = resources.files("ffr_train").joinpath(f"ds_configs/{name_or_path}.json").read_text()
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ConfigError(f"dist.deepspeed: {path} is neither a file nor one of {NAMED}")
+        text = path.read_text()
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"dist.deepspeed: {name_or_path} is not valid JSON ({exc.msg})") from None
+    fill = {"train_micro_batch_size_per_gpu": micro_batch, "gradient_accumulation_steps": grad_accum,
+            "gradient_clipping": clip, "train_batch_size": micro_batch * grad_accum * world}
+    for key, value in fill.items():
+        if cfg.get(key, "auto") == "auto":
+            cfg[key] = value
+    if cfg.get("bf16", {}).get("enabled") == "auto":
+        cfg["bf16"]["enabled"] = torch.cuda.is_available()
+    zero = cfg.get("zero_optimization", {})
+    for key in list(zero):
+        if zero[key] == "auto":
+            del zero[key]
+    return cfg
+
+
+def make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, clip: float):
+    from accelerate import Accelerator, DeepSpeedPlugin, InitProcessGroupKwargs
+
+    handlers = [] if torch.cuda.is_available() else [InitProcessGroupKwargs(backend="gloo")]
+    plugin = None
+    if deepspeed:
+        import os
+
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        plugin = DeepSpeedPlugin(hf_ds_config=deepspeed_config(deepspeed, micro_batch, grad_accum, world, clip))
+    mixed = "bf16" if torch.cuda.is_available() else "no"
+    return Accelerator(gradient_accumulation_steps=grad_accum, deepspeed_plugin=plugin, kwargs_handlers=handlers,
+                       mixed_precision=mixed)
+
+
+def zero_stage(accelerator) -> int:
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    return int(plugin.zero_stage) if plugin is not None else 0
+
+
+def generation_context(accelerator, model):
+    """Under ZeRO-3, gather the full parameters once for a whole generation (every rank must join)."""
+    if zero_stage(accelerator) == 3:
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(model.parameters()))
+    return contextlib.nullcontext()
+
+
+def prepare_reference(accelerator, ref_model):
+    """A frozen reference model placed like the policy (sharded under ZeRO-3)."""
+    ref_model.eval().requires_grad_(False)
+    if zero_stage(accelerator) == 3:
+        import deepspeed
+
+        ds_cfg = dict(accelerator.state.deepspeed_plugin.deepspeed_config)
+        ds_cfg.pop("optimizer", None)
+        ds_cfg.pop("scheduler", None)
+        engine, *_ = deepspeed.initialize(model=ref_model, config=ds_cfg)
+        engine.eval()
+        return engine
+    return ref_model.to(accelerator.device)

@@ -1,0 +1,72 @@
+"""What `ffr train` runs: make sure the data and the student exist, warm the tiny student, then train."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from ffr_data.errors import FFRError
+from ffr_data.schema import load_samples
+from ffr_train.config import TrainConfig
+from ffr_train.student import build_tiny_student, is_tiny_student
+
+log = logging.getLogger(__name__)
+
+
+def ensure_data(cfg: TrainConfig) -> None:
+    """Generate the synthetic benchmark when the training file is missing and lives in a synth folder."""
+    train = Path(cfg.data.train_file)
+    if train.is_file():
+        return
+    if not (cfg.data.synthesize_if_missing and "synth" in train.parent.name):
+        raise FFRError(f"{train}: training file not found")
+    from ffr_data.synth import ensure_benchmark
+
+    log.info("generating the synthetic benchmark in %s", train.parent)
+    ensure_benchmark(train.parent, seed=0)
+
+
+def _corpus(cfg: TrainConfig) -> list[str]:
+    from ffr_data.prompting import format_question
+
+    texts = []
+    for path in (cfg.data.train_file, cfg.data.warmup_file):
+        if path and Path(path).is_file():
+            for sample in load_samples(path).samples:
+                texts += [format_question(sample), (sample.process or "") + sample.solution]
+    return texts
+
+
+def ensure_student(cfg: TrainConfig) -> TrainConfig:
+    """Build the tiny student if asked and missing; SFT-warm it when configured. Returns the config RL should use."""
+    from ffr_train.sft import run_sft, sft_config_for_rl
+
+    path = Path(cfg.student.path)
+    if not (path / "config.json").is_file():
+        if not cfg.student.build_if_missing:
+            raise FFRError(f"{path}: student model not found (set student.path, or student.build_if_missing=true)")
+        log.info("building the tiny student in %s", path)
+        build_tiny_student(path, _corpus(cfg), arch=cfg.student.arch, size=cfg.student.size,
+                           vocab_size=cfg.student.vocab_size, max_pixels=cfg.sampling.max_pixels, seed=cfg.seed)
+    if cfg.stage == "rl" and cfg.student.sft_before_rl and is_tiny_student(path):
+        if not (Path(cfg.sft.output_dir) / "config.json").is_file():
+            run_sft(cfg)
+        return sft_config_for_rl(cfg)
+    return cfg
+
+
+def run(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    from ffr_train.sft import run_sft
+
+    ensure_data(cfg)
+    cfg = ensure_student(cfg)
+    if cfg.stage == "sft":
+        out = run_sft(cfg)
+        return {"stage": "sft", "final_model": str(out)}
+    from ffr_train.trainer import RLTrainer
+
+    summary = RLTrainer(cfg, resume=resume).train()
+    summary["config"] = dataclasses.asdict(cfg)["algo"]
+    return summary

@@ -1,0 +1,150 @@
+"""Supervised fine-tuning on ``process`` + ``solution`` (loss on the assistant tokens only).
+
+Used to warm the tiny student into the answer format (a two-stage curriculum: easy warm-up rows, then the task mix,
+docs/feasibility.md) and as the paper's SFT-on-teacher-traces baseline. A share of stage-2 examples carries the
+teacher's evidence patch, rendered by the same prompt code as RL, so the student learns to read patches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import track
+
+from ffr_data.clips import ClipTools, FrameCache, sample_frames
+from ffr_data.config import to_dict
+from ffr_data.errors import FFRError, VideoError
+from ffr_data.models import load_vlm
+from ffr_data.prompting import build_prompt, render_patch
+from ffr_data.schema import Sample
+from ffr_teacher import RepairRequest, TeacherConfig, build_teacher
+from ffr_train.batching import EncodedPrompt, encode_prompt
+from ffr_train.config import OptimConfig, TrainConfig
+from ffr_train.data import load_split
+from ffr_train.distributed import make_accelerator
+from ffr_train.progress import progress_bar
+from ffr_train.rollout import completion_logprobs
+from ffr_train.update import learning_rate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    prompt: EncodedPrompt
+    target: torch.Tensor
+    patched: bool
+
+
+def sft_target(sample: Sample) -> str:
+    return (sample.process or "") + sample.solution
+
+
+def encode_examples(samples: list[Sample], processor, cfg: TrainConfig, cache: FrameCache, patch_fraction: float,
+                    seed: int, label: str) -> tuple[list[Example], int]:
+    """Encode every example once (frames, prompt, target); returns (examples, skipped)."""
+    tok = processor.tokenizer
+    rng = np.random.default_rng(seed)
+    teacher = build_teacher(TeacherConfig(backend="annotation")) if patch_fraction > 0 else None
+    examples, skipped = [], 0
+    for sample in track(samples, description=f"encoding {label}", disable=not cfg.logging.progress):
+        try:
+            frames = sample_frames(sample.path, cfg.sampling, cache)
+        except (VideoError, ValueError) as exc:
+            log.warning("skipping %s: %s", sample.problem_id, exc)
+            skipped += 1
+            continue
+        media = None
+        if teacher is not None and rng.random() < patch_fraction:
+            result = teacher.repair_many([RepairRequest(sample, frames, "")])[0]
+            if result.patch is not None:
+                media = render_patch(result.patch, ClipTools(sample.path, cfg.sampling, cache), frames, cfg.prompt)
+        prompt = encode_prompt(processor, build_prompt(sample, frames, cfg.prompt, media))
+        target = tok(sft_target(sample), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+        target = torch.cat([target, torch.tensor([tok.eos_token_id])])
+        examples.append(Example(prompt, target, media is not None))
+    return examples, skipped
+
+
+def sft_stage(accelerator, model, optimizer, examples: list[Example], steps: int, cfg: TrainConfig, label: str,
+              pad_id: int, seed: int) -> list[float]:
+    """Train ``steps`` steps on random batches; returns the loss per step."""
+    if steps <= 0:
+        return []
+    if not examples:
+        raise FFRError(f"SFT stage '{label}' has no usable examples")
+    optim = OptimConfig(steps=steps, lr=cfg.sft.lr, warmup_steps=cfg.sft.lr_warmup_steps, schedule="cosine",
+                        min_lr_ratio=0.1, max_grad_norm=cfg.optim.max_grad_norm)
+    rng = np.random.default_rng([seed, len(label)])
+    losses = []
+    with progress_bar(cfg.logging.progress and accelerator.is_main_process, f"SFT {label}", steps) as bar:
+        for step in range(steps):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, optim)
+            batch = [examples[i] for i in rng.choice(len(examples), size=cfg.sft.batch_size, replace=False)]
+            with accelerator.accumulate(model):
+                logp, mask = completion_logprobs(model, [e.prompt for e in batch], [e.target for e in batch], pad_id)
+                loss = -(logp * mask).sum() / mask.sum()
+                if not torch.isfinite(loss):
+                    raise FFRError(f"SFT stage '{label}': non-finite loss at step {step}")
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            losses.append(float(loss))
+            bar.advance()
+    return losses
+
+
+def run_sft(cfg: TrainConfig) -> Path:
+    """Both SFT stages; saves the warmed student to ``cfg.sft.output_dir`` and returns that directory."""
+    from accelerate.utils import set_seed
+
+    if cfg.sft.threads:
+        torch.set_num_threads(cfg.sft.threads)
+    set_seed(cfg.seed)
+    out = Path(cfg.sft.output_dir)
+    accelerator = make_accelerator(cfg.dist.deepspeed, cfg.sft.batch_size, 1, cfg.optim.max_grad_norm)
+    model, processor = load_vlm(cfg.student.path)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.sft.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    cache = FrameCache()
+    pad_id = processor.tokenizer.pad_token_id
+    report = {"config": to_dict(cfg), "stages": {}}
+    stages = [("warmup", cfg.data.warmup_file, cfg.sft.warmup_steps, 0.0),
+              ("main", cfg.data.train_file, cfg.sft.main_steps, cfg.sft.patch_fraction)]
+    for label, path, steps, patch_fraction in stages:
+        if steps <= 0 or not path:
+            continue
+        samples, dropped = load_split(path, cfg.data.video_root, cfg.data.max_train_samples)
+        started = time.perf_counter()
+        examples, skipped = encode_examples(samples, processor, cfg, cache, patch_fraction, cfg.seed, label)
+        encode_s = time.perf_counter() - started
+        losses = sft_stage(accelerator, model, optimizer, examples, steps, cfg, label, pad_id, cfg.seed)
+        report["stages"][label] = {
+            "file": str(path), "examples": len(examples), "patched_examples": sum(e.patched for e in examples),
+            "dropped_rows": dropped, "skipped_videos": skipped, "steps": steps, "encode_seconds": round(encode_s, 2),
+            "train_seconds": round(time.perf_counter() - started - encode_s, 2),
+            "loss_first": losses[0] if losses else None, "loss_last_50": float(np.mean(losses[-50:])) if losses else None,
+        }
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        unwrapped.save_pretrained(out, state_dict=accelerator.get_state_dict(model))
+        processor.save_pretrained(out)
+        (out / "sft_report.json").write_text(json.dumps(report, indent=2))
+    accelerator.wait_for_everyone()
+    return out
+
+
+def sft_config_for_rl(cfg: TrainConfig) -> TrainConfig:
+    """The RL config that starts from this SFT run's output."""
+    return replace(cfg, student=replace(cfg.student, path=cfg.sft.output_dir, build_if_missing=False))

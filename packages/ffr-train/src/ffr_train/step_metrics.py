@@ -1,0 +1,80 @@
+"""Per-step metrics (rewards by part, accuracy before/after repair, intervention ratio, teacher health, update
+statistics, lengths, throughput, wall time per phase) and the sampled rollout rows saved for inspection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ffr_train.config import TrainConfig
+from ffr_train.step import StepData
+from ffr_train.timing import PhaseTimer
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _teacher_delta(teacher, before: dict[str, Any] | None) -> dict[str, float]:
+    if teacher is None or before is None:
+        return {}
+    after = teacher.metrics.snapshot()
+    out = {}
+    for key, value in after.items():
+        if isinstance(value, int | float) and isinstance(before.get(key), int | float) and not key.endswith("_rate"):
+            out[f"teacher/{key}"] = float(value - before[key]) if "latency" not in key else float(value)
+    return out
+
+
+def step_metrics(data: StepData, update: dict[str, float], timer: PhaseTimer, elapsed: float, cfg: TrainConfig,
+                 teacher=None, teacher_before: dict[str, Any] | None = None) -> dict[str, float]:
+    slots = data.slots
+    n = len(slots)
+    g = cfg.rollout.group_size
+    rewards = [s.reward.total for s in slots]
+    groups = [rewards[i:i + g] for i in range(0, n, g)]
+    repaired = [s for s in slots if s.reward.repaired]
+    first_tokens = sum(len(s.first_text) for s in slots)
+    generated_tokens = sum(int(s.completion.numel()) for s in slots)
+    m = {
+        "reward/total": _mean(rewards),
+        "reward/accuracy": _mean([s.reward.accuracy for s in slots]),
+        "reward/format": _mean([s.reward.format for s in slots]),
+        "reward/tax": _mean([s.reward.tax for s in slots]),
+        "reward/align": _mean([s.reward.align for s in repaired]),
+        "acc/first_pass": _mean([s.first_parts["accuracy"] for s in slots]),
+        "format/first_pass": _mean([s.first_parts["format"] for s in slots]),
+        "acc/after_repair": _mean([s.reward.accuracy for s in slots]),
+        "acc/repaired_success": _mean([s.reward.accuracy for s in repaired]),
+        "intervention_ratio": data.teacher_calls / n if n else 0.0,
+        "teacher/calls": float(data.teacher_calls),
+        "teacher/patches": float(data.teacher_patches),
+        "teacher/success_rate": data.teacher_patches / data.teacher_calls if data.teacher_calls else 0.0,
+        "groups/zero_advantage": _mean([float(max(r) - min(r) < 1e-9) for r in groups]),
+        "len/completion_tokens": generated_tokens / n if n else 0.0,
+        "len/first_pass_chars": first_tokens / n if n else 0.0,
+        "throughput/train_tokens_per_s": generated_tokens / elapsed if elapsed else 0.0,
+        "time/step": elapsed,
+        "data/skipped_samples": float(len(data.skipped)),
+        **{f"update/{k}": v for k, v in update.items()},
+        **timer.as_metrics(),
+        **_teacher_delta(teacher, teacher_before),
+    }
+    for reason, count in data.teacher_reasons.items():
+        m[f"teacher/no_patch/{reason}"] = float(count)
+    return m
+
+
+def rollout_rows(data: StepData, limit: int) -> list[dict[str, Any]]:
+    """Slots to save for inspection, repaired ones first."""
+    ordered = sorted(data.slots, key=lambda s: (not s.reward.repaired, s.group, s.index))[:limit]
+    rows = []
+    for s in ordered:
+        sample = data.samples[s.group]
+        rows.append({
+            "problem_id": sample.problem_id, "group": s.group, "index": s.index, "answer": sample.answer,
+            "first": s.first_text, "first_parts": s.first_parts,
+            "patch": s.patch.to_json() if s.patch else None, "teacher_reason": s.teacher_reason,
+            "repaired": s.repaired_text, "repaired_parts": s.repaired_parts,
+            "reward": s.reward.__dict__,
+        })
+    return rows
