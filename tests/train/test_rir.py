@@ -18,7 +18,7 @@ def test_repaired_slot_scores_repaired_outcome_minus_kappa_plus_lambda_align():
     r = rir({"accuracy": 0.0, "format": 1.0}, {"accuracy": 1.0, "format": 1.0}, correct=False, kappa=0.3, lam=0.5,
             align=0.5)
     assert r.total == pytest.approx(2.0 - 0.3 + 0.25)
-    assert (r.accuracy, r.format, r.tax, r.align, r.repaired) == (1.0, 1.0, 0.3, 0.5, True)
+    assert (r.parts, r.tax, r.align, r.repaired) == ({"accuracy": 1.0, "format": 1.0}, 0.3, 0.5, True)
     failed_repair = rir({"accuracy": 0.0, "format": 1.0}, {"accuracy": 0.0, "format": 1.0}, correct=False,
                         kappa=0.3, lam=0.0)
     assert failed_repair.total == pytest.approx(0.7)  # a failed repair is taxed too (paper and code agree)

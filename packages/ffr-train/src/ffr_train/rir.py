@@ -4,7 +4,8 @@ For rollout slot i with first-pass correctness z_i::
 
     R_i = z_i * (acc_i + fmt_i) + (1 - z_i) * (acc*_i + fmt*_i - kappa) + lambda * align_i
 
-where the starred parts score the repaired rollout (the student's answer under the evidence patch). A failed slot
+(generally: the sum of every configured reward part, accuracy and format by default), where the starred parts
+score the repaired rollout (the student's answer under the evidence patch). A failed slot
 for which the teacher gave no patch keeps its first-pass parts and pays no tax (there was no help).
 
 ``align`` is the share of the patch's cited evidence items that the repaired rationale (its ``<think>`` text)
@@ -29,14 +30,17 @@ _STOP = {"the", "a", "an", "of", "at", "in", "on", "shape", "object", "region", 
 
 @dataclass(frozen=True)
 class SlotReward:
-    """One chosen rollout's reward, by part (every part is logged)."""
+    """One chosen rollout's reward: its total and every part (all logged)."""
 
     total: float
-    accuracy: float
-    format: float
+    parts: dict[str, float]
     tax: float
     align: float
     repaired: bool
+
+    @property
+    def accuracy(self) -> float:
+        return self.parts.get("accuracy", 0.0)
 
 
 def rationale_of(completion: str) -> str:
@@ -89,8 +93,7 @@ def rir(
     lam: float,
     align: float = 0.0,
 ) -> SlotReward:
-    """The RIR of one slot. ``first``/``repaired`` hold the 'accuracy' and 'format' parts of each pass."""
+    """The RIR of one slot. ``first`` / ``repaired`` hold the reward parts of each pass (accuracy, format, ...)."""
     if correct or repaired is None:
-        return SlotReward(first["accuracy"] + first["format"], first["accuracy"], first["format"], 0.0, 0.0, False)
-    outcome = repaired["accuracy"] + repaired["format"]
-    return SlotReward(outcome - kappa + lam * align, repaired["accuracy"], repaired["format"], kappa, align, True)
+        return SlotReward(sum(first.values()), dict(first), 0.0, 0.0, False)
+    return SlotReward(sum(repaired.values()) - kappa + lam * align, dict(repaired), kappa, align, True)

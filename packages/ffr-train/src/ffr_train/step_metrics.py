@@ -37,8 +37,7 @@ def step_metrics(data: StepData, update: dict[str, float], timer: PhaseTimer, el
     generated_tokens = sum(int(s.completion.numel()) for s in slots)
     m = {
         "reward/total": _mean(rewards),
-        "reward/accuracy": _mean([s.reward.accuracy for s in slots]),
-        "reward/format": _mean([s.reward.format for s in slots]),
+        **{f"reward/{name}": _mean([s.reward.parts.get(name, 0.0) for s in slots]) for name in cfg.reward.names},
         "reward/tax": _mean([s.reward.tax for s in slots]),
         "reward/align": _mean([s.reward.align for s in repaired]),
         "acc/first_pass": _mean([s.first_parts["accuracy"] for s in slots]),
