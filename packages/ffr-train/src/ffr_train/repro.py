@@ -1,0 +1,166 @@
+"""The paper's claims at laptop scale: SFT only, vanilla GRPO, FFR and its ablations with equal budgets (same
+steps, G, prompts per step and seeds), several seeds each, every final model evaluated on the held-out test split
+with `ffr eval`, then one results table (mean ± std over seeds, per question family and overall) and plots.
+
+Runs are subprocesses (`ffr train`, `ffr eval`), ``jobs`` at a time with one torch thread each; a finished run is
+skipped and an interrupted one resumed, so the whole experiment is resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ffr_data.config import field
+from ffr_data.errors import FFRError
+
+# Each variant is a set of `ffr train` overrides on top of the shared base; None means "evaluate the SFT model".
+VARIANTS: dict[str, dict[str, Any] | None] = {
+    "sft": None,
+    "grpo": {"algo": "grpo"},
+    "ffr": {},
+    "ffr-text-only": {"prompt.patch_visuals": False},
+    "ffr-no-gt": {"teacher.use_ground_truth": False},
+    "ffr-released-credit": {"repair.credit": "released"},
+    "ffr-kappa-0.1": {"reward.kappa": 0.1},
+    "ffr-kappa-0.5": {"reward.kappa": 0.5},
+    "ffr-align-0.2": {"reward.align_weight": 0.2},
+    "ffr-align-0.5": {"reward.align_weight": 0.5},
+}
+
+
+@dataclass(frozen=True)
+class ReproConfig:
+    out: str = field("runs/repro", help="Experiment directory.")
+    data: str = field("data/synth", help="Synthetic benchmark folder (generated when missing).")
+    seeds: tuple[int, ...] = field((0, 1, 2), help="Seeds; every variant runs once per seed.")
+    steps: int = field(60, help="RL steps per run (equal for every variant).")
+    eval_every: int = field(15, help="Greedy test-split accuracy every N steps, for the learning curves.")
+    curve_samples: int = field(128, help="Test rows used for the learning curves (the final table uses all).")
+    variants: tuple[str, ...] = field(tuple(VARIANTS), help="Variants to run.")
+    jobs: int = field(2, help="Runs in parallel (one torch thread each).")
+    train_overrides: tuple[str, ...] = field((), help="Extra `ffr train` key=value overrides for every run.")
+
+
+QUICK = {"seeds": (0,), "steps": 20, "eval_every": 10, "curve_samples": 64}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
+               DS_ACCELERATOR="cpu")
+    return env
+
+
+def _ffr(args: list[str], log_path: Path) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        proc = subprocess.run([sys.executable, "-m", "ffr_data.cli_root", *args], stdout=log, stderr=subprocess.STDOUT,
+                              env=_env())
+    if proc.returncode != 0:
+        tail = log_path.read_text().strip().splitlines()[-3:]
+        raise FFRError(f"`ffr {' '.join(args[:2])} …` failed (see {log_path}): {' | '.join(tail)}")
+
+
+@dataclass
+class Run:
+    variant: str
+    seed: int
+    dir: Path
+
+    @property
+    def model(self) -> Path:
+        return self.dir / "final"
+
+    @property
+    def done(self) -> bool:
+        return (self.dir / "summary.json").is_file()
+
+
+class Experiment:
+    def __init__(self, cfg: ReproConfig, console=None):
+        unknown = [v for v in cfg.variants if v not in VARIANTS]
+        if unknown:
+            raise FFRError(f"unknown variant(s) {unknown} (known: {', '.join(VARIANTS)})")
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.data = Path(cfg.data)
+        self.console = console
+        self.timings: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(text)
+
+    def student_dirs(self, seed: int) -> tuple[Path, Path]:
+        root = self.out / "students" / f"seed-{seed}"
+        return root / "tiny", root / "sft"
+
+    def _base(self, seed: int) -> list[str]:
+        tiny, sft = self.student_dirs(seed)
+        return [f"seed={seed}", f"data.train_file={self.data / 'train.jsonl'}",
+                f"data.warmup_file={self.data / 'warmup.jsonl'}", f"data.val_file={self.data / 'test.jsonl'}",
+                f"data.max_eval_samples={self.cfg.curve_samples}", "logging.progress=false",
+                f"student.path={tiny}", f"sft.output_dir={sft}", *self.cfg.train_overrides]
+
+    def prepare(self) -> None:
+        from ffr_data.synth import ensure_benchmark
+
+        started = time.perf_counter()
+        ensure_benchmark(self.data, seed=0)
+        self.timings["data"] = time.perf_counter() - started
+        started = time.perf_counter()
+        pending = [s for s in self.cfg.seeds if not (self.student_dirs(s)[1] / "config.json").is_file()]
+        self.say(f"SFT-warming the tiny student for seeds {pending or 'none (cached)'}")
+        with ThreadPoolExecutor(self.cfg.jobs) as pool:
+            list(pool.map(lambda s: _ffr(["train", "--stage", "sft", *self._base(s)],
+                                         self.out / "logs" / f"sft-seed-{s}.log"), pending))
+        self.timings["sft"] = time.perf_counter() - started
+
+    def runs(self) -> list[Run]:
+        return [Run(v, s, self.out / "runs" / v / f"seed-{s}") for v in self.cfg.variants for s in self.cfg.seeds]
+
+    def _train(self, run: Run) -> None:
+        if run.variant == "sft" or run.done:
+            return
+        overrides = [f"{k}={v}" for k, v in (VARIANTS[run.variant] or {}).items()]
+        args = ["train", *self._base(run.seed), "student.sft_before_rl=false",
+                f"student.path={self.student_dirs(run.seed)[1]}", f"output_dir={run.dir}",
+                f"optim.steps={self.cfg.steps}", f"eval.every={self.cfg.eval_every}", *overrides]
+        if (run.dir / "checkpoints").is_dir():
+            args.append("--resume")
+        self.say(f"training {run.variant} seed {run.seed}")
+        _ffr(args, self.out / "logs" / f"{run.variant}-seed-{run.seed}.log")
+
+    def _evaluate(self, run: Run) -> None:
+        model = self.student_dirs(run.seed)[1] if run.variant == "sft" else run.model
+        out = run.dir / "test-eval"
+        if (out / "results.json").is_file():
+            return
+        _ffr(["eval", "--model", str(model), "--benchmarks", "synth", "--data-root", str(self.data),
+              "--out", str(out), "split=test", "prompt.template=compact", "sampling.num_frames=8",
+              "sampling.max_pixels=3136", "sampling.min_pixels=784"],
+             self.out / "logs" / f"eval-{run.variant}-seed-{run.seed}.log")
+
+    def run_all(self) -> list[Run]:
+        runs = self.runs()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(self.cfg.jobs) as pool:
+            list(pool.map(self._train, runs))
+        self.timings["train"] = time.perf_counter() - started
+        started = time.perf_counter()
+        with ThreadPoolExecutor(self.cfg.jobs) as pool:
+            list(pool.map(self._evaluate, runs))
+        self.timings["eval"] = time.perf_counter() - started
+        return runs
+
+    def write_timings(self, total: float) -> None:
+        self.timings["total"] = total
+        (self.out / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in self.timings.items()}, indent=2))
