@@ -215,8 +215,11 @@ def encode_prompts(processor: Any, prompts: Sequence[Prompt], padding_side: str 
     images = [np.ascontiguousarray(f.array[0]) for p in prompts for f in p.images]
     kwargs: dict[str, Any] = {"text": texts, "padding": True, "padding_side": padding_side, "return_tensors": "pt"}
     if videos:
+        videos_kwargs: dict[str, Any] = {"do_resize": False}
+        if hasattr(getattr(processor, "video_processor", None), "cap_pixels_per_frame"):
+            videos_kwargs["cap_pixels_per_frame"] = False  # frames are already sized by FrameSamplingConfig
         kwargs.update(videos=[v.array for v in videos], video_metadata=[video_metadata(v) for v in videos],
-                      do_sample_frames=False, videos_kwargs={"do_resize": False})
+                      do_sample_frames=False, videos_kwargs=videos_kwargs)
     if images:
         kwargs.update(images=images, images_kwargs={"do_resize": False})
     return processor(**kwargs)

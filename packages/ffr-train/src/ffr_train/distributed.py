@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,15 +44,27 @@ def deepspeed_config(name_or_path: str, micro_batch: int, grad_accum: int, world
     return cfg
 
 
+def _single_process_rendezvous() -> None:
+    """DeepSpeed started without a launcher tries MPI discovery; give it a one-process group on loopback."""
+    if "RANK" in os.environ:
+        return
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+
+
 def make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, clip: float):
     from accelerate import Accelerator, DeepSpeedPlugin, InitProcessGroupKwargs
 
-    handlers = [] if torch.cuda.is_available() else [InitProcessGroupKwargs(backend="gloo")]
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # Launched on several CPU processes, accelerate finds no device backend and would treat every rank as rank 0.
+    handlers = [InitProcessGroupKwargs(backend="gloo")] if world > 1 and not torch.cuda.is_available() else []
     plugin = None
     if deepspeed:
-        import os
-
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+        _single_process_rendezvous()
         plugin = DeepSpeedPlugin(hf_ds_config=deepspeed_config(deepspeed, micro_batch, grad_accum, world, clip))
     mixed = "bf16" if torch.cuda.is_available() else "no"
     return Accelerator(gradient_accumulation_steps=grad_accum, deepspeed_plugin=plugin, kwargs_handlers=handlers,

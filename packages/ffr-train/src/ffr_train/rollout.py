@@ -28,6 +28,15 @@ def _inner(model):
     return getattr(model, "model", model)
 
 
+MEDIA_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|image_pad|>")
+
+
+def media_token_ids(tokenizer) -> list[int]:
+    """Ids a completion must never contain: a sampled <|video_pad|> would desynchronise vision tokens and features."""
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in MEDIA_TOKENS]
+    return [i for i in ids if i is not None and i != tokenizer.unk_token_id]
+
+
 def trim_completion(ids: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
     """Tokens up to and including the first EOS; trailing padding dropped."""
     ids = ids.flatten()
@@ -47,6 +56,7 @@ def generate_groups(
     *,
     eos_id: int,
     pad_id: int,
+    suppress_ids: Sequence[int] = (),
     synced_gpus: bool = False,
     gather_context=None,
 ) -> list[list[torch.Tensor]]:
@@ -68,6 +78,7 @@ def generate_groups(
             temperature=params.temperature if params.do_sample else None,
             top_p=params.top_p if params.do_sample else None, top_k=None,
             eos_token_id=eos_id, pad_token_id=pad_id, synced_gpus=synced_gpus,
+            suppress_tokens=list(suppress_ids) or None,
         )
         inner.rope_deltas = None
     width = batch["input_ids"].shape[1]

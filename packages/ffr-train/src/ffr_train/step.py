@@ -30,7 +30,7 @@ from ffr_train.batching import EncodedPrompt, encode_prompt
 from ffr_train.config import TrainConfig
 from ffr_train.rewards import score_completion
 from ffr_train.rir import SlotReward, alignment, rir
-from ffr_train.rollout import SamplingParams, generate_groups
+from ffr_train.rollout import SamplingParams, generate_groups, media_token_ids
 from ffr_train.timing import PhaseTimer
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,10 @@ class StepContext:
     def pad_id(self) -> int:
         return self.processor.tokenizer.pad_token_id
 
+    @property
+    def suppress_ids(self) -> list[int]:
+        return media_token_ids(self.processor.tokenizer)
+
     def decode(self, ids: torch.Tensor) -> str:
         return self.processor.tokenizer.decode(ids, skip_special_tokens=True)
 
@@ -127,7 +131,7 @@ def collect_step(ctx: StepContext, samples: Sequence[Sample]) -> StepData:
     params = SamplingParams(cfg.rollout.max_new_tokens, cfg.rollout.temperature, cfg.rollout.top_p)
     with ctx.timer.phase("generate"):
         groups = generate_groups(ctx.model, prompts, cfg.rollout.group_size, params, eos_id=ctx.eos_id,
-                                 pad_id=ctx.pad_id, synced_gpus=ctx.synced_gpus, gather_context=ctx.gather_context)
+                                 pad_id=ctx.pad_id, suppress_ids=ctx.suppress_ids, synced_gpus=ctx.synced_gpus, gather_context=ctx.gather_context)
     with ctx.timer.phase("reward"):
         texts = [[ctx.decode(c) for c in group] for group in groups]
         parts = [[score_completion(t, s, cfg.reward.names) for t in group] for group, s in zip(texts, samples, strict=True)]
@@ -179,10 +183,10 @@ def _repair(ctx: StepContext, data: StepData, samples, frames, texts, parts) -> 
         if not prompts and ctx.synced_gpus:  # under ZeRO-3 every rank must join every generation
             prompts_for_sync = [encode_prompt(ctx.processor, build_prompt(samples[0], frames[0], cfg.prompt))]
             generate_groups(ctx.model, prompts_for_sync, 1, params, eos_id=ctx.eos_id, pad_id=ctx.pad_id,
-                            synced_gpus=True, gather_context=ctx.gather_context)
+                            suppress_ids=ctx.suppress_ids, synced_gpus=True, gather_context=ctx.gather_context)
         elif prompts:
             completions = generate_groups(ctx.model, prompts, 1, params, eos_id=ctx.eos_id, pad_id=ctx.pad_id,
-                                          synced_gpus=ctx.synced_gpus, gather_context=ctx.gather_context)
+                                          suppress_ids=ctx.suppress_ids, synced_gpus=ctx.synced_gpus, gather_context=ctx.gather_context)
             for (_, rep), comp in zip(patched, completions, strict=True):
                 rep.completion = comp[0]
                 rep.text = ctx.decode(comp[0])

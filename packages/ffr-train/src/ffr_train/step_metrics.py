@@ -21,7 +21,7 @@ def _teacher_delta(teacher, before: dict[str, Any] | None) -> dict[str, float]:
     out = {}
     for key, value in after.items():
         if isinstance(value, int | float) and isinstance(before.get(key), int | float) and not key.endswith("_rate"):
-            out[f"teacher/{key}"] = float(value - before[key]) if "latency" not in key else float(value)
+            out[f"teacher_backend/{key}"] = float(value - before[key]) if "latency" not in key else float(value)
     return out
 
 

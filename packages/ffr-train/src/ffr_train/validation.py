@@ -16,7 +16,7 @@ from ffr_teacher import RepairRequest
 from ffr_train.batching import encode_prompt
 from ffr_train.config import TrainConfig
 from ffr_train.rewards import score_completion
-from ffr_train.rollout import SamplingParams, generate_groups
+from ffr_train.rollout import SamplingParams, generate_groups, media_token_ids
 
 
 @torch.no_grad()
@@ -40,7 +40,8 @@ def validate(model, processor, samples: Sequence[Sample], cfg: TrainConfig, cach
         if not chunk:
             continue
         prompts = [encode_prompt(processor, build_prompt(s, f, cfg.prompt)) for s, f in zip(chunk, frames, strict=True)]
-        outs = generate_groups(model, prompts, 1, params, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id)
+        outs = generate_groups(model, prompts, 1, params, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
+                               suppress_ids=media_token_ids(tok))
         texts = [tok.decode(o[0], skip_special_tokens=True) for o in outs]
         for sample, text in zip(chunk, texts, strict=True):
             parts = score_completion(text, sample, ("accuracy", "format"))
@@ -54,7 +55,8 @@ def validate(model, processor, samples: Sequence[Sample], cfg: TrainConfig, cach
             if patched:
                 prompts = [encode_prompt(processor, build_prompt(s, f, cfg.prompt, render_patch(
                     p, ClipTools(s.path, cfg.sampling, cache), f, cfg.prompt))) for s, f, p in patched]
-                outs = generate_groups(model, prompts, 1, params, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id)
+                outs = generate_groups(model, prompts, 1, params, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
+                               suppress_ids=media_token_ids(tok))
                 for (sample, _, _), out in zip(patched, outs, strict=True):
                     text = tok.decode(out[0], skip_special_tokens=True)
                     scores["val/accuracy_with_patch"].append(score_completion(text, sample, ("accuracy",))["accuracy"])
