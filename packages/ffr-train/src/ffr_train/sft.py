@@ -87,7 +87,8 @@ def sft_stage(accelerator, model, optimizer, examples: list[Example], steps: int
         for step in range(steps):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, optim)
-            batch = [examples[i] for i in rng.choice(len(examples), size=cfg.sft.batch_size, replace=False)]
+            size = min(cfg.sft.batch_size, len(examples))
+            batch = [examples[i] for i in rng.choice(len(examples), size=size, replace=False)]
             with accelerator.accumulate(model):
                 logp, mask = completion_logprobs(model, [e.prompt for e in batch], [e.target for e in batch], pad_id)
                 loss = -(logp * mask).sum() / mask.sum()
