@@ -20,16 +20,30 @@ from ffr_data.errors import ConfigError
 T = TypeVar("T")
 
 
-def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field documented where it is declared."""
+def field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING,
+          secret: bool = False) -> Any:
+    """A dataclass field documented where it is declared. A ``secret`` field (an API key) is left out of ``repr``
+    and of :func:`to_dict`, so it never reaches logs or saved configs."""
+    metadata = {"help": help, "secret": secret}
     if default_factory is not dataclasses.MISSING:
-        return dataclasses.field(default_factory=default_factory, metadata={"help": help})
-    return dataclasses.field(default=default, metadata={"help": help})
+        return dataclasses.field(default_factory=default_factory, metadata=metadata, repr=not secret)
+    return dataclasses.field(default=default, metadata=metadata, repr=not secret)
+
+
+def _public(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _public(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.metadata.get("secret")}
+    if isinstance(value, list | tuple):
+        return [_public(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _public(v) for k, v in value.items()}
+    return value
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """A plain, JSON-serialisable dict of a (nested) config dataclass."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    """A plain, JSON-serialisable dict of a (nested) config dataclass, without its secret fields."""
+    return json.loads(json.dumps(_public(cfg), default=str))
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
