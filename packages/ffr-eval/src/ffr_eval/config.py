@@ -1,0 +1,101 @@
+"""Typed evaluation config: defaults <- ``--config`` YAML <- ``key=value`` overrides (``ffr_data.config``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ffr_data.config import field, merge
+from ffr_data.errors import ConfigError
+from ffr_data.prompting import PromptConfig
+from ffr_data.sampling import FrameSamplingConfig
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    max_new_tokens: int = field(1024, help="Generation cap per answer (Video-R1 / FFR evaluate with 1024).")
+    greedy: bool = field(True, help="Greedy decoding. The paper's vLLM setting, temperature 0.1 with top_p 0.001, "
+                                    "is near-greedy; FFR decodes greedily and records the reference values below.")
+    reference_temperature: float = field(0.1, help="The paper's near-greedy temperature (recorded, not applied).")
+    reference_top_p: float = field(0.001, help="The paper's near-greedy top_p (recorded, not applied).")
+
+
+@dataclass(frozen=True)
+class BenchmarkSource:
+    """Where one benchmark's data lives and any per-benchmark settings (``per_benchmark.<name>.*``)."""
+
+    root: str | None = field(None, help="Benchmark folder (default: <data_root>/<name or known folder name>, "
+                                        "else <data_root> itself).")
+    annotation: str | None = field(None, help="One annotation file to load instead of searching the root "
+                                              "(native or Video-R1 / FFR schema, detected from its rows).")
+    video_root: str | None = field(None, help="Folder that video paths are relative to (default: the native "
+                                              "layout's, or the annotation file's folder).")
+    format: str = field("auto", help="auto, native or video-r1 (Video-R1-eval JSON / FFR JSONL schema).")
+    split: str = field("test", help="synth only: which split file, <root>/<split>.jsonl.")
+    template: str | None = field(None, help="Prompt template for this benchmark (default: the benchmark's, "
+                                            "else prompt.template).")
+    sampling: dict = field(default_factory=dict, help="FrameSamplingConfig fields for this benchmark only.")
+    title: str | None = field(None, help="user benchmarks: the name shown in reports.")
+    letter_rule: str = field("shared-mcq", help="user benchmarks: lenient option-letter rule.")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str | None = field(None, help="Model directory (a save_pretrained VLM).")
+    benchmarks: list[str] = field(default_factory=list, help="Benchmark names, e.g. synth,mvbench,vsibench.")
+    data_root: str | None = field(None, help="Folder holding one folder per benchmark (or one benchmark's files).")
+    out: str | None = field(None, help="Run directory: per-sample JSONL, results.json, report.md, chart.")
+    batch_size: int = field(8, help="Prompts per generation batch (per process).")
+    limit: int | None = field(None, help="Evaluate at most N samples per benchmark (the first N; for smoke runs).")
+    resume: bool = field(True, help="Continue a run in --out: finished samples are kept, errors are retried.")
+    dtype: str = field("auto", help="Model dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16, "
+                                    "float16.")
+    num_processes: int = field(1, help="Data-parallel processes to launch (each takes a shard); 1 runs in this "
+                                       "process. Under `accelerate launch`/`torchrun` leave it at 1.")
+    match_patch_multiple: bool = field(True, help="Set sampling.patch_multiple from the model (28 Qwen2/2.5-VL, "
+                                                  "32 Qwen3-VL); the value used is recorded.")
+    benchmark_defaults: bool = field(True, help="Apply a benchmark's own prompt/frame defaults (only synth has "
+                                                "some: the tiny student's 8 frames of 56x56 and the compact "
+                                                "template); per_benchmark.<name>.* always wins.")
+    progress: bool = field(True, help="Rich progress bar (rank 0).")
+    chart: bool = field(True, help="Write chart.png (headline score per benchmark).")
+    sampling: FrameSamplingConfig = field(default_factory=FrameSamplingConfig,
+                                          help="Frames and pixels (FFR evaluates at 16 frames, 128*28*28 px).")
+    prompt: PromptConfig = field(default_factory=PromptConfig, help="Prompt template (same code as training).")
+    decoding: DecodingConfig = field(default_factory=DecodingConfig, help="Generation settings.")
+    per_benchmark: dict = field(default_factory=dict, help="Per-benchmark sources/settings: {name: "
+                                                           "BenchmarkSource fields}.")
+    user_benchmarks: dict = field(default_factory=dict, help="Your own benchmarks: {name: {annotation: FILE "
+                                                             "(JSON/JSONL in the Video-R1/FFR schema), video_root: "
+                                                             "DIR, title, letter_rule}}.")
+
+
+def source_for(cfg: EvalConfig, name: str) -> BenchmarkSource:
+    """The validated per-benchmark settings (user benchmarks and per_benchmark overrides)."""
+    raw: dict[str, Any] = {}
+    for section in ("user_benchmarks", "per_benchmark"):
+        entry = getattr(cfg, section).get(name) or {}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"config key '{section}.{name}' must be a mapping of BenchmarkSource fields")
+        raw.update(entry)
+    source = merge(BenchmarkSource(), raw, prefix=f"per_benchmark.{name}.")
+    if source.format not in ("auto", "native", "video-r1"):
+        raise ConfigError(f"config key 'per_benchmark.{name}.format': {source.format!r} is not auto, native or "
+                          "video-r1")
+    return source
+
+
+def benchmark_settings(cfg: EvalConfig, name: str, template: str | None,
+                       sampling_defaults: dict[str, Any]) -> tuple[FrameSamplingConfig, PromptConfig]:
+    """Frames and prompt for one benchmark: config <- benchmark defaults (if enabled) <- per_benchmark overrides."""
+    source = source_for(cfg, name)
+    sampling, prompt = cfg.sampling, cfg.prompt
+    if cfg.benchmark_defaults:
+        sampling = merge(sampling, sampling_defaults, prefix="sampling.")
+        if template:
+            prompt = dataclasses.replace(prompt, template=template)
+    sampling = merge(sampling, source.sampling, prefix=f"per_benchmark.{name}.sampling.")
+    if source.template:
+        prompt = dataclasses.replace(prompt, template=source.template)
+    return sampling, prompt

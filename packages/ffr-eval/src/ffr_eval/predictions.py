@@ -1,0 +1,121 @@
+"""Per-sample prediction files: appended per batch (flushed and synced), read back tolerantly, merged across ranks.
+
+A row is ``{"problem_id", "status": "ok" | "error", "output", "error", "error_kind", "num_frames", "rank"}``.
+A run resumes by skipping ids that already have an ``ok`` row; ``error`` rows are retried. A torn last line (a
+killed process) is ignored and that sample is generated again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ffr_data.errors import SchemaError
+from ffr_data.schema import read_rows
+
+ID_KEYS = ("problem_id", "question_id", "id", "qid")
+OUTPUT_KEYS = ("output", "response", "prediction", "pred", "text")
+
+
+def rank_file(bench_dir: Path, rank: int) -> Path:
+    return bench_dir / f"predictions.rank{rank}.jsonl"
+
+
+class PredictionWriter:
+    """Appends rows to one rank's JSONL file; each ``write`` is flushed and fsynced, so a crash loses at most the
+    batch in flight."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = path.open("a", encoding="utf-8")
+
+    def write(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> PredictionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_run_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Rows of one rank file and the number of unreadable lines (a torn tail after a crash)."""
+    if not path.is_file():
+        return [], 0
+    rows, bad = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(row, dict) and "problem_id" in row:
+            rows.append(row)
+        else:
+            bad += 1
+    return rows, bad
+
+
+@dataclass
+class MergedPredictions:
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unreadable_lines: int = 0
+
+    def done_ids(self) -> set[str]:
+        return {pid for pid, row in self.rows.items() if row.get("status") == "ok"}
+
+
+def merge_run_files(bench_dir: Path) -> MergedPredictions:
+    """One row per id over every rank file: the last ``ok`` row wins over any ``error`` row."""
+    merged = MergedPredictions()
+    for path in sorted(bench_dir.glob("predictions.rank*.jsonl")):
+        rows, bad = read_run_rows(path)
+        merged.unreadable_lines += bad
+        for row in rows:
+            pid = str(row["problem_id"])
+            previous = merged.rows.get(pid)
+            if previous is None or row.get("status") == "ok" or previous.get("status") != "ok":
+                merged.rows[pid] = row
+    return merged
+
+
+def _first(row: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((row[k] for k in keys if k in row and row[k] is not None), None)
+
+
+def read_prediction_file(path: str | Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """A user's predictions (JSONL rows, a JSON list, or Video-R1's ``{"results": [...]}``) as id -> row with
+    ``output``; plus one message per row that has no id or no output."""
+    rows = read_rows(path)
+    out: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for index, row in rows:
+        if isinstance(row, SchemaError):
+            problems.append(str(row))
+            continue
+        if not isinstance(row, dict):
+            problems.append(f"{path}:{index}: a prediction row must be an object")
+            continue
+        pid, output = _first(row, ID_KEYS), _first(row, OUTPUT_KEYS)
+        if pid is None or output is None:
+            problems.append(f"{path}:{index}: needs a question id ({'/'.join(ID_KEYS)}) and a model output "
+                            f"({'/'.join(OUTPUT_KEYS)})")
+            continue
+        status = row.get("status", "ok")
+        out[str(pid)] = {"problem_id": str(pid), "status": status, "output": str(output),
+                         "error": row.get("error"), "error_kind": row.get("error_kind")}
+    return out, problems

@@ -1,0 +1,172 @@
+"""Reports: ``results.json``, ``report.md`` and ``chart.png`` per run, and ``ffr eval compare`` across runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from ffr_data.errors import FFRError
+
+READINGS = ("strict", "lenient")
+READING_NOTE = ("strict = the `<answer>` content scored as Video-R1 does (exact letter, bare number, MRA with <); "
+                "lenient = reasoning stripped, `<answer>` content when present, then the benchmark's lmms-eval rules "
+                "(option letters and numbers from free text, MRA with <=). Scores are percentages.")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in ("ffr-data", "ffr-eval", "torch", "transformers", "accelerate", "decord", "opencv-python"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    return lines + ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+
+
+def summary_rows(benchmarks: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for name, b in benchmarks.items():
+        counts, head = b["counts"], b["headline"]
+        rows.append([f"{b['title']} ({name})", head["label"], head.get("strict"), head.get("lenient"),
+                     f"{counts['scored']}/{counts['samples']}", counts["errors"],
+                     f"{b['unparseable']['strict']}/{b['unparseable']['lenient']}", counts["missing_predictions"],
+                     counts.get("skipped_rows", 0)])
+    return rows
+
+
+def _benchmark_section(name: str, b: dict[str, Any]) -> list[str]:
+    s = b["settings"]
+    sampling, prompt = s.get("sampling", {}), s.get("prompt", {})
+    lines = [f"## {b['title']} ({name})", "",
+             f"- frames: {sampling.get('num_frames')} (fps {sampling.get('fps')} when None), max_pixels "
+             f"{sampling.get('max_pixels')}, min_pixels {sampling.get('min_pixels')}, patch multiple "
+             f"{sampling.get('patch_multiple')}, decoder {sampling.get('backend')}; template "
+             f"`{prompt.get('template')}`; lenient letter rule `{s.get('letter_rule')}`",
+             f"- data: {s.get('source', {}).get('format')} {s.get('source', {}).get('files', '')}"]
+    timing = b.get("timing") or {}
+    if timing:
+        lines.append(f"- time: decode {timing.get('decode_s')} s, preprocess {timing.get('preprocess_s')} s, "
+                     f"generate {timing.get('generate_s')} s, wall {timing.get('wall_s')} s "
+                     f"({timing.get('samples_per_s', '–')} samples/s)")
+    counts = b["counts"]
+    if not counts["complete"]:
+        lines.append(f"- **incomplete**: {counts['errors']} generation error(s) {counts['error_kinds']}, "
+                     f"{counts['missing_predictions']} sample(s) without a prediction; scores cover the rest")
+    for example in counts.get("error_examples", []):
+        lines.append(f"  - error: {example}")
+    if counts.get("skipped_rows"):
+        lines.append(f"- skipped rows: {counts['skip_reasons']}")
+    if counts.get("unknown_predictions"):
+        lines.append(f"- predictions for unknown ids: {counts['unknown_predictions']} "
+                     f"(e.g. {counts['unknown_prediction_examples']})")
+    lines += [f"- note: {n}" for n in b.get("notes", [])]
+    keys = sorted(set(b["metrics"]["strict"]) | set(b["metrics"]["lenient"]), key=lambda k: ("/" in k, k))
+    lines += ["", *_table(["metric", "strict", "lenient"],
+                          [[k, b["metrics"]["strict"].get(k), b["metrics"]["lenient"].get(k)] for k in keys]), ""]
+    return lines
+
+
+def render_markdown(payload: dict[str, Any]) -> str:
+    s = payload["settings"]
+    decoding = s.get("decoding", {})
+    lines = [f"# ffr eval: {s.get('model')}", "",
+             f"- model type {s.get('model_type')}, dtype {s.get('dtype')}, device {s.get('device')}, "
+             f"{s.get('processes')} process(es)",
+             f"- decoding: greedy={decoding.get('greedy')}, max_new_tokens {decoding.get('max_new_tokens')} "
+             f"(paper: temperature {decoding.get('reference_temperature')}, top_p {decoding.get('reference_top_p')}, "
+             "near-greedy)",
+             f"- versions: {', '.join(f'{k} {v}' for k, v in s.get('versions', {}).items())}",
+             f"- written {payload.get('created', '')}", "", READING_NOTE, "",
+             *_table(["benchmark", "headline", "strict", "lenient", "scored", "errors", "unparseable s/l", "missing",
+                      "skipped rows"], summary_rows(payload["benchmarks"])), ""]
+    for name, b in payload["benchmarks"].items():
+        lines += _benchmark_section(name, b)
+    return "\n".join(lines) + "\n"
+
+
+def write_chart(path: Path, labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str) -> None:
+    """Grouped bars: one group per label, one bar per series (missing values are left out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(labels) * max(1, len(series)) / 2 + 2), 3.6))
+    width = 0.8 / max(1, len(series))
+    for k, (name, values) in enumerate(series.items()):
+        xs = [i + k * width for i, v in enumerate(values) if v is not None]
+        ax.bar(xs, [v for v in values if v is not None], width, label=name)
+    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))], labels, rotation=20, ha="right")
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_reports(out: Path, payload: dict[str, Any], chart: bool = True) -> None:
+    payload["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+    (out / "report.md").write_text(render_markdown(payload))
+    if chart and payload["benchmarks"]:
+        names = list(payload["benchmarks"])
+        write_chart(out / "chart.png", names,
+                    {r: [payload["benchmarks"][n]["headline"].get(r) for n in names] for r in READINGS},
+                    f"ffr eval: {Path(payload['settings'].get('model', '')).name}")
+
+
+def load_results(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir)
+    path = path if path.suffix == ".json" else path / "results.json"
+    if not path.is_file():
+        raise FFRError(f"{run_dir}: no results.json (not an ffr eval run directory)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise FFRError(f"{path}: not valid JSON ({exc.msg})") from None
+
+
+def compare_markdown(run_dirs: Sequence[str | Path], reading: str = "both") -> tuple[str, dict[str, list]]:
+    """Benchmarks x runs (headline scores) with deltas against the first run; also the values for a chart."""
+    if reading not in (*READINGS, "both"):
+        raise FFRError(f"unknown reading {reading!r} (strict, lenient or both)")
+    readings = READINGS if reading == "both" else (reading,)
+    runs = [load_results(d) for d in run_dirs]
+    run_names = [Path(str(d)).name or str(d) for d in run_dirs]
+    names = list(dict.fromkeys(n for run in runs for n in run["benchmarks"]))
+    header = ["benchmark", "reading", "headline"] + [n + ("" if i == 0 else " (Δ)") for i, n in enumerate(run_names)]
+    rows: list[list[Any]] = []
+    chart: dict[str, list] = {"labels": [], **{n: [] for n in run_names}}
+    for name in names:
+        entries = [run["benchmarks"].get(name) for run in runs]
+        label = next(e["headline"]["label"] for e in entries if e)
+        for r in readings:
+            values = [e["headline"].get(r) if e else None for e in entries]
+            cells: list[Any] = [name, r, label]
+            for i, value in enumerate(values):
+                fresh = i == 0 or value is None or values[0] is None
+                cells.append(value if fresh else f"{value:.2f} ({value - values[0]:+.2f})")
+            rows.append(cells)
+            chart["labels"].append(f"{name} ({r})")
+            for run_name, value in zip(run_names, values, strict=True):
+                chart[run_name].append(value)
+    text = "\n".join([f"# ffr eval compare (Δ vs {run_names[0]})", "", *_table(header, rows)]) + "\n"
+    return text, chart

@@ -1,0 +1,33 @@
+"""``ffr eval score``: re-score a predictions file against a benchmark's annotations, without a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ffr_data.errors import FFRError
+from ffr_eval.benchmarks import load_benchmark
+from ffr_eval.config import EvalConfig
+from ffr_eval.predictions import read_prediction_file
+from ffr_eval.report import package_versions, render_markdown, write_reports
+from ffr_eval.results import score_rows
+
+
+def score_predictions(cfg: EvalConfig, benchmark: str, predictions: Path, data: Path | None,
+                      out: Path | None) -> str:
+    """Score ``predictions`` as ``benchmark``; returns the markdown report (and writes it under ``out``)."""
+    loaded = load_benchmark(benchmark, cfg, data_file=data)
+    if not Path(predictions).is_file():
+        raise FFRError(f"{predictions}: predictions file not found")
+    rows, problems = read_prediction_file(predictions)
+    load_counts = {"skipped_rows": sum(loaded.skipped.values()), "skip_reasons": dict(loaded.skipped),
+                   "skip_examples": loaded.skip_examples, "unusable_prediction_rows": len(problems),
+                   "unusable_prediction_examples": problems[:5]}
+    result = score_rows(loaded.benchmark, loaded.samples, rows, load_counts)
+    result.settings = {"source": loaded.source, "letter_rule": loaded.benchmark.letter_rule,
+                       "predictions": str(predictions)}
+    payload = {"settings": {"model": f"predictions {predictions}", "versions": package_versions(),
+                            "config": {"chart": True}},
+               "benchmarks": {loaded.benchmark.name: result.to_json()}}
+    if out is not None:
+        write_reports(Path(out), payload)
+    return render_markdown(payload)
