@@ -98,8 +98,12 @@ def test_mra_thresholds_and_boundary_conventions():
     assert mean_relative_accuracy("4", "4") == pytest.approx(1.0)
     # free text: Video-R1 needs a bare number, lmms-eval takes the first number
     assert mean_relative_accuracy("2.0", "2.2 m", strict=True) == 0.0
-    # |2.2 - 2.0| / 2 is 0.1000000000000001 in float64, so θ=0.90 fails: 8 of 10, as benchmarks.md says
-    assert mean_relative_accuracy("2.0", "2.2 m", strict=False) == pytest.approx(0.8)
+    # |2.2 - 2.0| / 2 = 0.10000000000000009 and np.linspace's 0.9 is 0.8999999999999999, so 1 - θ equals the error
+    # exactly and θ=0.90 passes: 9 of 10 (benchmarks.md's "0.8" is the real-number reading)
+    assert mean_relative_accuracy("2.0", "2.2 m", strict=False) == pytest.approx(0.9)
+    # relative error 0.2: np.linspace's 0.8 is 0.8000000000000000444, 1 - θ < 0.2, so θ=0.80 fails: 6 of 10
+    assert mean_relative_accuracy("10", "12", strict=False) == pytest.approx(0.6)
+    assert mean_relative_accuracy("10", "12", strict=True) == pytest.approx(0.6)     # float32 0.8 > 0.8: fails too
     assert mean_relative_accuracy("3", "three chairs", strict=False) == pytest.approx(1.0)
     assert mean_relative_accuracy("3", "none", strict=False) == 0.0
     assert mean_relative_accuracy("0", "0", strict=False) == 0.0                          # lmms-eval divides by g

@@ -126,13 +126,14 @@ def relative_accuracy(gold: str | float, pred: str | float) -> float:
 
 
 def mean_relative_accuracy(gold: str | float, pred: str | float,
-                           thresholds: tuple[float, ...] = MRA_THRESHOLDS, strict: bool = True) -> float:
+                           thresholds: tuple[float, ...] | None = None, strict: bool = True) -> float:
     """Mean Relative Accuracy: the fraction of thresholds θ for which the relative error passes ``1 - θ``.
 
     ``strict=True`` is Video-R1's ``eval_bench.py``: the prediction must be a bare number (commas removed), and in
     float32 ``|p - g| / (|g| + 1e-8) < 1 - θ``. ``strict=False`` is lmms-eval's VSI-Bench: the prediction is the first
     number in the text (:func:`parse_number`), and in float64 ``|p - g| / g <= 1 - θ`` (a gold of 0 scores 0).
-    An unparseable prediction scores 0 in both.
+    An unparseable prediction scores 0 in both. Default thresholds are built as each codebase builds them
+    (``torch.arange`` in float32; ``np.linspace(0.5, 0.95, 10)``), which decides cases that sit on a threshold.
     """
     gold_number = bare_number(gold)
     pred_number = bare_number(pred) if strict or isinstance(pred, int | float) else parse_number(pred)
@@ -141,12 +142,14 @@ def mean_relative_accuracy(gold: str | float, pred: str | float,
     if strict:
         g, p = np.float32(gold_number), np.float32(pred_number)
         relative_error = np.abs(p - g) / (np.abs(g) + np.float32(1e-8))
-        passed = relative_error < (np.float32(1.0) - np.asarray(thresholds, dtype=np.float32))
+        levels = np.asarray(thresholds or MRA_THRESHOLDS, dtype=np.float32)
+        passed = relative_error < (np.float32(1.0) - levels)
     else:
         if gold_number == 0:
             return 0.0
         relative_error = abs(pred_number - gold_number) / gold_number
-        passed = relative_error <= 1.0 - np.asarray(thresholds, dtype=np.float64)
+        levels = np.asarray(thresholds, dtype=np.float64) if thresholds else np.linspace(0.5, 0.95, 10)
+        passed = relative_error <= 1.0 - levels
     return float(np.mean(passed))
 
 

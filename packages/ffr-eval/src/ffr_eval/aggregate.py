@@ -76,7 +76,7 @@ def aggregate(items: Sequence[ScoredItem], protocol: str, spec: AggregationSpec)
             metrics[f"mean_of_{key}"] = sum(per_group) / len(per_group)
     if spec.special:
         metrics.update(SPECIAL[spec.special](items, protocol, spec))
-    return {k: round(v, 4) for k, v in metrics.items()}
+    return metrics
 
 
 VSI_DIRECTION_TASKS = ("object_rel_direction_easy", "object_rel_direction_medium", "object_rel_direction_hard")
