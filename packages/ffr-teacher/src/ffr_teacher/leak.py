@@ -1,0 +1,230 @@
+"""The answer-leak guard: does any text field of a patch name or imply the answer? Pure functions.
+
+A field leaks when it contains, for the sample's gold answer:
+
+- the answer **letter** as an option reference: ``B``, ``(B)``, ``option B``, ``answer: b`` (a capital ``A``/``I``
+  used as an article or pronoun, "A shape appears", is not a reference);
+- the answer **text** (the gold option's text, or a free-form answer): the whole phrase, or for a one-word answer its
+  stem ("books" for "book"), or most of its distinctive words in any order (a paraphrase, ``token_overlap``), or a
+  run of words spelled almost like it ("color" for "colour", ``fuzzy_ratio``). Words every option shares ("the",
+  "shape" in "the red shape" / "the blue shape") are not distinctive. A field that mentions *every* option equally
+  ("compare when the red and the blue shape flash") singles none out and passes;
+- the **numeric** answer in digits or number words ("3", "3.0", "three", "thrice"), except numbers that are clearly
+  times or frame references ("1.5-3 s", "frames 3 and 4") and "one" used as a pronoun ("the one that flashes");
+- a phrase that **announces** an answer ("the correct option", "the answer is", "you should choose").
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ffr_data.patch import EvidencePatch
+from ffr_data.schema import Sample, parse_option
+from ffr_data.scoring import bare_number, parse_number
+from ffr_data.stemming import porter_stem
+from ffr_teacher.config import LeakGuardConfig
+
+# Function words only: words that can be an answer ("before", "left", "more", "yes") are not stopwords.
+STOPWORDS = frozenset((
+    "a", "an", "the", "this", "that", "these", "those", "it", "its", "of", "in", "on", "at", "to", "from", "by",
+    "with", "for", "and", "or", "but", "not", "no", "is", "are", "was", "were", "be", "been", "being", "do", "does",
+    "did", "has", "have", "had", "which", "what", "who", "whom", "whose", "when", "where", "why", "how", "there",
+    "here", "then", "than", "as", "each", "every", "any", "some", "all", "both", "either", "neither", "other",
+    "another", "same", "such", "very", "only", "just", "also", "so", "too", "again", "their", "them", "they", "he",
+    "she", "his", "her", "him", "we", "our", "you", "your", "i", "me", "my", "mine", "s", "t",
+))
+
+_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+NUMBER_WORDS: dict[str, int] = {
+    **{w: i for i, w in enumerate(_UNITS)}, **{w: 10 * (i + 2) for i, w in enumerate(_TENS)},
+    "once": 1, "twice": 2, "thrice": 3, "hundred": 100,
+}
+_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+_DIGITS = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w]|\.\d)")
+_WORD_NUMBER = re.compile(rf"\b({'|'.join(_TENS)})[\s-]+({'|'.join(_UNITS[1:10])})\b|\b({'|'.join(NUMBER_WORDS)})\b",
+                          re.IGNORECASE)
+_TIME_AFTER = re.compile(r"^\s*(?:(?:-|–|to|and)\s*\d+(?:\.\d+)?\s*)?(?:s|sec|secs|seconds?)\b", re.IGNORECASE)
+_FRAME_BEFORE = re.compile(r"(?:\bframes?|\bt\s*=)\s*(?:\d+(?:\.\d+)?\s*(?:,|-|–|and|to)\s*)*$", re.IGNORECASE)
+_PRONOUN_ONE_BEFORE = re.compile(r"\b(?:the|each|which|that|this|every|any|no|another|other|a|some|last|next|same|"
+                                 r"new|right|wrong|first|second|only)\s+$", re.IGNORECASE)
+_REVEAL = [re.compile(p, re.IGNORECASE) for p in (
+    r"\b(?:correct|right|true|final)\s+(?:answer|option|choice|letter)\b",
+    r"\banswer\s+(?:is|should\s+be|would\s+be|must\s+be)\b",
+    r"\b(?:should|must)\s+(?:choose|select|pick|answer)\b",
+)]
+
+
+@dataclass(frozen=True)
+class AnswerForms:
+    """The ways an answer can be written: its option letter, its text(s), its numeric value(s); plus, for multiple
+    choice, every option's text (to tell distinctive words from shared ones)."""
+
+    letter: str | None = None
+    phrases: tuple[str, ...] = ()
+    numbers: tuple[float, ...] = ()
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Leak:
+    kind: str  # letter | option_text | paraphrase | number | reveal_phrase
+    field: int  # index into the checked texts
+    detail: str
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def stems(words: Iterable[str]) -> list[str]:
+    return [porter_stem(w) for w in words]
+
+
+def _is_number(word: str) -> bool:
+    return word in NUMBER_WORDS or bare_number(word) is not None
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the words that carry content: no stopwords, no numbers (numbers are checked as values)."""
+    return set(stems(w for w in tokens(text) if w not in STOPWORDS and not _is_number(w)))
+
+
+def answer_forms(sample: Sample) -> AnswerForms:
+    """The answer forms of a sample's gold answer (``sample.answer``)."""
+    answer = sample.answer.strip()
+    options = []
+    for option in sample.options:
+        try:
+            options.append(parse_option(option))
+        except ValueError:
+            continue
+    letters = {letter: text for letter, text in options}
+    if sample.problem_type == "multiple choice" and answer.upper() in letters:
+        letter = answer.upper()
+        phrase = letters[letter]
+        number = parse_number(phrase)
+        phrases = (phrase,) if phrase and not all(_is_number(w) for w in tokens(phrase)) else ()
+        return AnswerForms(letter, phrases, (number,) if number is not None else (), tuple(t for _, t in options))
+    number = bare_number(answer)
+    if number is None and sample.problem_type in ("numerical", "regression"):
+        number = parse_number(answer)
+    phrases = () if number is not None and sample.problem_type in ("numerical", "regression") else (answer,)
+    return AnswerForms(None, tuple(p for p in phrases if p), (number,) if number is not None else ())
+
+
+def letter_leak(text: str, letter: str) -> str | None:
+    """The matched text when ``text`` refers to option ``letter``; None otherwise."""
+    lower = letter.lower()
+    patterns = [
+        rf"\b(?i:option|choice|answer|letter)s?\s*[:#]?\s*[\(\[]?[{letter}{lower}][\)\]]?(?![A-Za-z0-9])",
+        rf"[\(\[]{letter}[\)\]]",
+    ]
+    for pattern in patterns:
+        match = re.search(pattern, text)
+        if match:
+            return match.group(0)
+    for match in re.finditer(rf"(?<![A-Za-z0-9'’\-]){letter}(?![A-Za-z0-9'’\-])", text):
+        if letter in "AI" and re.match(r"\s+[a-z]", text[match.end():]):
+            continue  # "A shape", "I think": an article or pronoun, not a reference
+        return match.group(0)
+    return None
+
+
+def phrase_hit(text: str, phrase: str, shared: set[str], cfg: LeakGuardConfig) -> str | None:
+    """Whether ``text`` names ``phrase``: whole phrase, stem of a one-word phrase, paraphrase, or near spelling."""
+    words, phrase_words = tokens(text), tokens(phrase)
+    if not phrase_words:
+        return None
+    joined, phrase_joined = " ".join(words), " ".join(phrase_words)
+    distinctive = content_stems(phrase) - shared
+    if (distinctive or len(phrase_words) > 1) and re.search(rf"(?<![a-z0-9]){re.escape(phrase_joined)}(?![a-z0-9])",
+                                                            joined):
+        return f"option text '{phrase_joined}'"
+    if distinctive:
+        present = distinctive & set(stems(words))
+        if len(distinctive) == 1 and present:
+            return f"answer word '{next(iter(present))}'"
+        if len(distinctive) > 1 and len(present) / len(distinctive) >= cfg.token_overlap:
+            return f"paraphrase ({len(present)}/{len(distinctive)} answer words)"
+    if distinctive and len(phrase_joined) >= cfg.fuzzy_min_chars:
+        n = len(phrase_words)
+        for size in range(max(1, n - 1), n + 2):
+            for start in range(0, max(0, len(words) - size) + 1):
+                window = " ".join(words[start:start + size])
+                if window and difflib.SequenceMatcher(None, window, phrase_joined).ratio() >= cfg.fuzzy_ratio:
+                    return f"near spelling '{window}'"
+    return None
+
+
+def _shared_stems(options: Sequence[str]) -> set[str]:
+    if len(options) < 2:
+        return set()
+    sets = [content_stems(o) for o in options]
+    return set.intersection(*sets)
+
+
+def text_leak(text: str, forms: AnswerForms, cfg: LeakGuardConfig) -> tuple[str, str] | None:
+    """(kind, detail) when ``text`` leaks the answer; None when it is clean. Pure."""
+    if forms.letter:
+        hit = letter_leak(text, forms.letter)
+        if hit:
+            return "letter", f"answer letter as {hit!r}"
+    shared = _shared_stems(forms.options)
+    for phrase in forms.phrases:
+        hit = phrase_hit(text, phrase, shared, cfg)
+        others = [o for o in forms.options if o != phrase]
+        if hit and not (others and all(phrase_hit(text, o, shared, cfg) for o in others)):
+            return ("paraphrase" if hit.startswith(("paraphrase", "near")) else "option_text"), hit
+    for value in forms.numbers:
+        hit = number_leak(text, value)
+        if hit:
+            return "number", f"numeric answer as {hit!r}"
+    if cfg.reveal_phrases:
+        for pattern in _REVEAL:
+            match = pattern.search(text)
+            if match:
+                return "reveal_phrase", f"announces an answer: {match.group(0)!r}"
+    return None
+
+
+def number_leak(text: str, value: float) -> str | None:
+    """The matched text when ``text`` states ``value`` in digits or words (times and frame references excepted)."""
+    for match in _DIGITS.finditer(text):
+        if abs(float(match.group(0)) - value) > 1e-9:
+            continue
+        if _TIME_AFTER.match(text[match.end():]) or _FRAME_BEFORE.search(text[:match.start()]):
+            continue
+        return match.group(0)
+    for match in _WORD_NUMBER.finditer(text):
+        if match.group(3):
+            word = match.group(3).lower()
+            number = NUMBER_WORDS[word]
+            if word == "one" and (_PRONOUN_ONE_BEFORE.search(text[:match.start()])
+                                  or re.match(r"\s+another\b", text[match.end():], re.IGNORECASE)):
+                continue
+        else:
+            number = NUMBER_WORDS[match.group(1).lower()] + NUMBER_WORDS[match.group(2).lower()]
+        if abs(number - value) <= 1e-9:
+            return match.group(0)
+    return None
+
+
+def find_leak(texts: Sequence[str], forms: AnswerForms, cfg: LeakGuardConfig) -> Leak | None:
+    """The first leak among ``texts`` (the patch's free-text fields), or None. Pure."""
+    for index, text in enumerate(texts):
+        found = text_leak(text, forms, cfg)
+        if found:
+            return Leak(found[0], index, found[1])
+    return None
+
+
+def patch_leak(patch: EvidencePatch, sample: Sample, cfg: LeakGuardConfig) -> Leak | None:
+    """The leak in ``patch`` (guidance and region labels) for ``sample``'s answer, or None; None when disabled."""
+    if not cfg.enabled:
+        return None
+    return find_leak(patch.text_fields(), answer_forms(sample), cfg)
