@@ -53,3 +53,22 @@ def synth_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     write_jsonl(root / "test.jsonl", synth_rows(root, 4))
     return root
+
+
+@pytest.fixture(scope="session")
+def noisy_student_dir(tiny_student_dir, tmp_path_factory) -> Path:
+    """The tiny student with seeded noise added to every weight, saved again: its greedy answers then depend on the
+    video (the untouched random student answers blank lines), which makes output comparisons meaningful."""
+    import torch
+
+    from ffr_data.models import load_vlm
+
+    model, processor = load_vlm(tiny_student_dir)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    out = tmp_path_factory.mktemp("noisy") / "student"
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out

@@ -32,7 +32,10 @@ class PredictionWriter:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        torn_tail = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
         self._fh = path.open("a", encoding="utf-8")
+        if torn_tail:  # a killed writer left half a line: end it, so the next row starts on a line of its own
+            self._fh.write("\n")
 
     def write(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
