@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from ffr_data.config import describe, resolve
-from ffr_eval.config import EvalConfig
+from ffr_data.config import describe, load_yaml, merge, parse_overrides
+from ffr_data.errors import ConfigError
+from ffr_eval.config import EvalConfig, flat_keys
 
 _VALUE_OPTIONS = ("--model", "--benchmarks", "--data-root", "--out", "--config", "--num-processes")
 
@@ -42,12 +43,23 @@ app = typer.Typer(cls=EvalGroup, invoke_without_command=True, add_completion=Fal
                        "; `ffr eval keys` lists every config key.")
 
 
-def _config(config: Path | None, overrides: list[str], **options: object) -> EvalConfig:
-    cfg = resolve(EvalConfig(), config, overrides)
-    changes = {k: v for k, v in options.items() if v is not None}
-    if isinstance(changes.get("benchmarks"), str):
-        changes["benchmarks"] = [b.strip() for b in str(changes["benchmarks"]).split(",") if b.strip()]
-    return dataclasses.replace(cfg, **changes)
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    for parent in parents:
+        tree = tree.setdefault(parent, {})
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config key '{key}': '{parent}' is set both as a value and as a section")
+    tree[leaf] = value
+
+
+def _config(config: Path | None, overrides: list[str], **options: object) -> tuple[EvalConfig, dict[str, Any]]:
+    """The resolved config, and what the user gave (YAML <- overrides <- options) as one nested mapping."""
+    given: dict[str, Any] = load_yaml(config) if config else {}
+    for key, value in {**parse_overrides(overrides), **{k: v for k, v in options.items() if v is not None}}.items():
+        _set_dotted(given, key, value)
+    if isinstance(given.get("benchmarks"), str):
+        given["benchmarks"] = [b.strip() for b in given["benchmarks"].split(",") if b.strip()]
+    return merge(EvalConfig(), given), given
 
 
 @app.callback()
@@ -65,8 +77,8 @@ def eval_main(
         if overrides or any(v is not None for v in (model, benchmarks, data_root, out, config, num_processes)):
             raise typer.BadParameter("run options and key=value overrides go without a sub-command")
         return
-    cfg = _config(config, overrides, model=model, benchmarks=benchmarks, data_root=data_root, out=out,
-                  num_processes=num_processes)
+    cfg, given = _config(config, overrides, model=model, benchmarks=benchmarks, data_root=data_root, out=out,
+                         num_processes=num_processes)
     if cfg.model is None and cfg.out is None and not cfg.benchmarks:
         typer.echo(ctx.get_help())
         raise typer.Exit()
@@ -75,10 +87,10 @@ def eval_main(
     from ffr_eval.runner import run_eval
 
     if cfg.num_processes > 1 and not under_launcher():
-        launch(cfg)
+        launch(cfg, given)
         payload = load_results(cfg.out)
     else:
-        payload = run_eval(cfg)
+        payload = run_eval(cfg, explicit=flat_keys(given))
     if payload is not None and not os.environ.get(WORKER_ENV):
         text = render_markdown(payload)
         typer.echo(text.split("\n## ", 1)[0].rstrip())
@@ -98,7 +110,8 @@ def score_command(
     """Re-score a predictions file without a model (same metrics as a run)."""
     from ffr_eval.scoring_cli import score_predictions
 
-    typer.echo(score_predictions(_config(config, [], data_root=data_root), benchmark, predictions, data, out))
+    cfg, _ = _config(config, [], data_root=data_root)
+    typer.echo(score_predictions(cfg, benchmark, predictions, data, out))
 
 
 @app.command("compare")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ class BenchmarkSource:
     video_root: str | None = field(None, help="Folder that video paths are relative to (default: the native "
                                               "layout's, or the annotation file's folder).")
     format: str = field("auto", help="auto, native or video-r1 (Video-R1-eval JSON / FFR JSONL schema).")
-    split: str = field("test", help="synth only: which split file, <root>/<split>.jsonl.")
+    split: str | None = field(None, help="synth: which split file, <root>/<split>.jsonl (default: split).")
     template: str | None = field(None, help="Prompt template for this benchmark (default: the benchmark's, "
                                             "else prompt.template).")
     sampling: dict = field(default_factory=dict, help="FrameSamplingConfig fields for this benchmark only.")
@@ -47,6 +48,7 @@ class EvalConfig:
     data_root: str | None = field(None, help="Folder holding one folder per benchmark (or one benchmark's files).")
     out: str | None = field(None, help="Run directory: per-sample JSONL, results.json, report.md, chart.")
     batch_size: int = field(8, help="Prompts per generation batch (per process).")
+    split: str = field("test", help="synth: which split file to evaluate, <data_root>/<split>.jsonl.")
     limit: int | None = field(None, help="Evaluate at most N samples per benchmark (the first N; for smoke runs).")
     resume: bool = field(True, help="Continue a run in --out: finished samples are kept, errors are retried.")
     dtype: str = field("auto", help="Model dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16, "
@@ -57,7 +59,8 @@ class EvalConfig:
                                                   "32 Qwen3-VL); the value used is recorded.")
     benchmark_defaults: bool = field(True, help="Apply a benchmark's own prompt/frame defaults (only synth has "
                                                 "some: the tiny student's 8 frames of 56x56 and the compact "
-                                                "template); per_benchmark.<name>.* always wins.")
+                                                "template) to keys not given in --config or key=value; "
+                                                "per_benchmark.<name>.* always wins.")
     progress: bool = field(True, help="Rich progress bar (rank 0).")
     chart: bool = field(True, help="Write chart.png (headline score per benchmark).")
     sampling: FrameSamplingConfig = field(default_factory=FrameSamplingConfig,
@@ -71,11 +74,25 @@ class EvalConfig:
                                                              "DIR, title, letter_rule}}.")
 
 
+def nested(mapping: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}`` (``key=value`` overrides of mapping-typed keys arrive dotted)."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        *parents, leaf = str(key).split(".")
+        node = out
+        for parent in parents:
+            node = node.setdefault(parent, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"config key '{key}': '{parent}' is set both as a value and as a section")
+        node[leaf] = nested(value) if isinstance(value, dict) else value
+    return out
+
+
 def source_for(cfg: EvalConfig, name: str) -> BenchmarkSource:
     """The validated per-benchmark settings (user benchmarks and per_benchmark overrides)."""
     raw: dict[str, Any] = {}
     for section in ("user_benchmarks", "per_benchmark"):
-        entry = getattr(cfg, section).get(name) or {}
+        entry = nested(getattr(cfg, section)).get(name) or {}
         if not isinstance(entry, dict):
             raise ConfigError(f"config key '{section}.{name}' must be a mapping of BenchmarkSource fields")
         raw.update(entry)
@@ -86,14 +103,27 @@ def source_for(cfg: EvalConfig, name: str) -> BenchmarkSource:
     return source
 
 
-def benchmark_settings(cfg: EvalConfig, name: str, template: str | None,
-                       sampling_defaults: dict[str, Any]) -> tuple[FrameSamplingConfig, PromptConfig]:
-    """Frames and prompt for one benchmark: config <- benchmark defaults (if enabled) <- per_benchmark overrides."""
+def flat_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
+    """Dotted keys of a nested mapping (YAML sections or ``a.b=1`` overrides): the keys a user set explicitly."""
+    keys: set[str] = set()
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        keys.add(name)
+        if isinstance(value, dict):
+            keys |= flat_keys(value, f"{name}.")
+    return keys
+
+
+def benchmark_settings(cfg: EvalConfig, name: str, template: str | None, sampling_defaults: dict[str, Any],
+                       explicit: Collection[str] = ()) -> tuple[FrameSamplingConfig, PromptConfig]:
+    """Frames and prompt for one benchmark: config <- the benchmark's defaults (for keys the user did not set, when
+    ``benchmark_defaults``) <- ``per_benchmark.<name>`` overrides."""
     source = source_for(cfg, name)
     sampling, prompt = cfg.sampling, cfg.prompt
     if cfg.benchmark_defaults:
-        sampling = merge(sampling, sampling_defaults, prefix="sampling.")
-        if template:
+        defaults = {k: v for k, v in sampling_defaults.items() if f"sampling.{k}" not in explicit}
+        sampling = merge(sampling, defaults, prefix="sampling.")
+        if template and "prompt.template" not in explicit:
             prompt = dataclasses.replace(prompt, template=template)
     sampling = merge(sampling, source.sampling, prefix=f"per_benchmark.{name}.sampling.")
     if source.template:

@@ -1,22 +1,21 @@
 """``--num-processes N``: re-run this evaluation as N data-parallel processes with ``torch.distributed.run``.
 
-Each worker is ``python -m ffr_eval --config <out>/launch.yaml`` (the fully resolved config), and reads its rank
+Each worker is ``python -m ffr_eval --config <out>/launch.yaml`` (the user's settings), and reads its rank
 from the launcher's environment through accelerate's ``PartialState`` — exactly as under ``accelerate launch -m
 ffr_eval ...``. Rendezvous is on 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from ffr_data.config import to_dict
 from ffr_data.errors import FFRError
 from ffr_eval.config import EvalConfig
 
@@ -39,12 +38,13 @@ def worker_command(config_file: Path, num_processes: int, port: int) -> list[str
             "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "ffr_eval", "--config", str(config_file)]
 
 
-def launch(cfg: EvalConfig) -> None:
-    """Write the resolved config to ``<out>/launch.yaml`` and run the workers; raise if any fails."""
+def launch(cfg: EvalConfig, given: dict[str, Any]) -> None:
+    """Write what the user gave (``--config`` merged with every override) to ``<out>/launch.yaml`` — so workers
+    resolve exactly as this process did, benchmark defaults included — and run the workers; raise if any fails."""
     out = Path(str(cfg.out))
     out.mkdir(parents=True, exist_ok=True)
     config_file = out / LAUNCH_FILE
-    config_file.write_text(yaml.safe_dump(to_dict(dataclasses.replace(cfg, num_processes=1)), sort_keys=False))
+    config_file.write_text(yaml.safe_dump({**given, "num_processes": 1}, sort_keys=False))
     env = {**os.environ, WORKER_ENV: "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
                                                                                          // cfg.num_processes)))}
     result = subprocess.run(worker_command(config_file, cfg.num_processes, _free_port()), env=env, check=False)

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,10 @@ class BenchmarkPlan:
 
 
 def plan_for(bench: Benchmark, samples: list[Sample], cfg: EvalConfig, model: Any,
-             loaded: LoadedBenchmark | None = None, use_defaults: bool = True) -> BenchmarkPlan:
+             loaded: LoadedBenchmark | None = None, use_defaults: bool = True,
+             explicit: Collection[str] = ()) -> BenchmarkPlan:
     cfg = cfg if use_defaults else dataclasses.replace(cfg, benchmark_defaults=False)
-    sampling, prompt = benchmark_settings(cfg, bench.name, bench.template, bench.sampling)
+    sampling, prompt = benchmark_settings(cfg, bench.name, bench.template, bench.sampling, explicit)
     if cfg.match_patch_multiple:
         sampling = dataclasses.replace(sampling, patch_multiple=patch_multiple_for(model))
     return BenchmarkPlan(bench, samples, sampling, prompt, loaded)
@@ -160,8 +161,11 @@ def _check_resume(out: Path, settings: dict, resume: bool, names: Sequence[str])
     path.write_text(json.dumps(settings, indent=2))
 
 
-def run_eval(cfg: EvalConfig) -> dict[str, Any] | None:
-    """``ffr eval``: this process's shard of every benchmark; rank 0 returns the results (others None)."""
+def run_eval(cfg: EvalConfig, explicit: Collection[str] = ()) -> dict[str, Any] | None:
+    """``ffr eval``: this process's shard of every benchmark; rank 0 returns the results (others None).
+
+    ``explicit``: dotted config keys the user set (``--config`` / ``key=value``); benchmark defaults leave them be.
+    """
     import torch
     from accelerate import PartialState
 
@@ -172,7 +176,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any] | None:
     loaded = [load_benchmark(name, cfg) for name in cfg.benchmarks]
     model, processor = _resolve_model(cfg.model, None, cfg.dtype, state.device)
     model.eval()
-    plans = [plan_for(lb.benchmark, lb.samples, cfg, model, lb) for lb in loaded]
+    plans = [plan_for(lb.benchmark, lb.samples, cfg, model, lb, explicit=explicit) for lb in loaded]
     out = Path(cfg.out)
     settings = run_settings(cfg, model, plans, world, state.device)
     if state.is_main_process:

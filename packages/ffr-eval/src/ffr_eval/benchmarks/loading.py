@@ -17,7 +17,7 @@ from ffr_data.schema import REQUIRED, Sample, parse_sample, read_rows
 from ffr_eval.aggregate import AggregationSpec
 from ffr_eval.benchmarks import base
 from ffr_eval.benchmarks.base import BENCHMARKS, Benchmark, Skip, get_benchmark
-from ffr_eval.config import BenchmarkSource, EvalConfig, source_for
+from ffr_eval.config import BenchmarkSource, EvalConfig, nested, source_for
 
 _SCHEMA_FIELDS = {f.name for f in dataclasses.fields(Sample)}
 _TASK_FIELDS = ("task", "question_type", "original_question_type", "task_type", "sub_task", "family")
@@ -47,7 +47,7 @@ def user_benchmark(name: str, source: BenchmarkSource) -> Benchmark:
 
 def known_benchmarks(cfg: EvalConfig) -> dict[str, Benchmark]:
     user = {}
-    for name in cfg.user_benchmarks:
+    for name in nested(cfg.user_benchmarks):
         if name in BENCHMARKS:
             raise ConfigError(f"config key 'user_benchmarks.{name}': {name!r} is a built-in benchmark name")
         user[name] = user_benchmark(name, source_for(cfg, name))
@@ -111,8 +111,8 @@ def _looks_like_schema(path: Path) -> bool:
     return first is not None and all(k in first for k in REQUIRED if k != "problem_id")
 
 
-def _pick_files(bench: Benchmark, root: Path, source: BenchmarkSource) -> tuple[str, list[Path]]:
-    names = [n.format(split=source.split) for n in bench.video_r1_files]
+def _pick_files(bench: Benchmark, root: Path, source: BenchmarkSource, split: str) -> tuple[str, list[Path]]:
+    names = [n.format(split=source.split or split) for n in bench.video_r1_files]
     schema_files = [root / n for n in names if (root / n).is_file()][:1]
     native_files = bench.native.find(root) if bench.native else []
     if source.format in ("auto", "video-r1") and schema_files:
@@ -136,7 +136,7 @@ def load_benchmark(name: str, cfg: EvalConfig, data_file: str | Path | None = No
             raise FFRError(f"{name}: annotation file not found: {path}")
         root = path if path.is_dir() else path.parent
         if path.is_dir():
-            fmt, paths = _pick_files(bench, path, source)
+            fmt, paths = _pick_files(bench, path, source, cfg.split)
         else:
             schema = source.format == "video-r1" or (source.format == "auto" and _looks_like_schema(path))
             if not schema and bench.native is None:
@@ -144,7 +144,7 @@ def load_benchmark(name: str, cfg: EvalConfig, data_file: str | Path | None = No
             fmt, paths = ("video-r1" if schema else "native"), [path]
     else:
         root = _benchmark_root(bench, cfg, source)
-        fmt, paths = _pick_files(bench, root, source)
+        fmt, paths = _pick_files(bench, root, source, cfg.split)
     if source.video_root:
         video_root = Path(source.video_root)
     elif fmt == "native" and bench.native:
