@@ -51,7 +51,7 @@ _WORD_NUMBER = re.compile(rf"\b({'|'.join(_TENS)})[\s-]+({'|'.join(_UNITS[1:10])
 _TIME_AFTER = re.compile(r"^\s*(?:(?:-|–|to|and)\s*\d+(?:\.\d+)?\s*)?(?:s|sec|secs|seconds?)\b", re.IGNORECASE)
 _FRAME_BEFORE = re.compile(r"(?:\bframes?|\bt\s*=)\s*(?:\d+(?:\.\d+)?\s*(?:,|-|–|and|to)\s*)*$", re.IGNORECASE)
 _PRONOUN_ONE_BEFORE = re.compile(r"\b(?:the|each|which|that|this|every|any|no|another|other|a|some|last|next|same|"
-                                 r"new|right|wrong|first|second|only)\s+$", re.IGNORECASE)
+                                 r"new|right|wrong|first|second)\s+$", re.IGNORECASE)
 _REVEAL = [re.compile(p, re.IGNORECASE) for p in (
     r"\b(?:correct|right|true|final)\s+(?:answer|option|choice|letter)\b",
     r"\banswer\s+(?:is|should\s+be|would\s+be|must\s+be)\b",
@@ -135,8 +135,11 @@ def letter_leak(text: str, letter: str) -> str | None:
     return None
 
 
-def phrase_hit(text: str, phrase: str, shared: set[str], cfg: LeakGuardConfig) -> str | None:
-    """Whether ``text`` names ``phrase``: whole phrase, stem of a one-word phrase, paraphrase, or near spelling."""
+def phrase_hit(text: str, phrase: str, cfg: LeakGuardConfig, shared: set[str] = frozenset(),
+               others: Sequence[str] = ()) -> str | None:
+    """How ``text`` names ``phrase`` (None when it does not): the whole phrase; a word of it that no other option
+    has (``others``: the other options' texts); most of its distinctive words (a paraphrase); or a near spelling.
+    ``shared``: stems every option has, which distinguish nothing."""
     words, phrase_words = tokens(text), tokens(phrase)
     if not phrase_words:
         return None
@@ -145,19 +148,32 @@ def phrase_hit(text: str, phrase: str, shared: set[str], cfg: LeakGuardConfig) -
     if (distinctive or len(phrase_words) > 1) and re.search(rf"(?<![a-z0-9]){re.escape(phrase_joined)}(?![a-z0-9])",
                                                             joined):
         return f"option text '{phrase_joined}'"
-    if distinctive:
-        present = distinctive & set(stems(words))
-        if len(distinctive) == 1 and present:
-            return f"answer word '{next(iter(present))}'"
-        if len(distinctive) > 1 and len(present) / len(distinctive) >= cfg.token_overlap:
-            return f"paraphrase ({len(present)}/{len(distinctive)} answer words)"
-    if distinctive and len(phrase_joined) >= cfg.fuzzy_min_chars:
-        n = len(phrase_words)
-        for size in range(max(1, n - 1), n + 2):
-            for start in range(0, max(0, len(words) - size) + 1):
-                window = " ".join(words[start:start + size])
-                if window and difflib.SequenceMatcher(None, window, phrase_joined).ratio() >= cfg.fuzzy_ratio:
-                    return f"near spelling '{window}'"
+    if not distinctive:
+        return None
+    text_stems = set(stems(words))
+    other_stems = set().union(*(content_stems(o) for o in others)) if others else set()
+    unique = distinctive - other_stems if others else (distinctive if len(distinctive) == 1 else set())
+    present = distinctive & text_stems
+    if unique & text_stems:
+        return f"answer word '{sorted(unique & text_stems)[0]}'"
+    if len(distinctive) > 1 and len(present) / len(distinctive) >= cfg.token_overlap:
+        return f"paraphrase ({len(present)}/{len(distinctive)} answer words)"
+    targets = [phrase_joined] + [w for w in phrase_words if porter_stem(w) in unique]
+    for target in targets:
+        if len(target) >= cfg.fuzzy_min_chars:
+            window = _near_spelling(words, target, cfg.fuzzy_ratio)
+            if window:
+                return f"near spelling '{window}'"
+    return None
+
+
+def _near_spelling(words: list[str], target: str, ratio: float) -> str | None:
+    n = len(target.split())
+    for size in range(max(1, n - 1), n + 2):
+        for start in range(0, max(0, len(words) - size) + 1):
+            window = " ".join(words[start:start + size])
+            if window and difflib.SequenceMatcher(None, window, target).ratio() >= ratio:
+                return window
     return None
 
 
@@ -176,9 +192,11 @@ def text_leak(text: str, forms: AnswerForms, cfg: LeakGuardConfig) -> tuple[str,
             return "letter", f"answer letter as {hit!r}"
     shared = _shared_stems(forms.options)
     for phrase in forms.phrases:
-        hit = phrase_hit(text, phrase, shared, cfg)
         others = [o for o in forms.options if o != phrase]
-        if hit and not (others and all(phrase_hit(text, o, shared, cfg) for o in others)):
+        hit = phrase_hit(text, phrase, cfg, shared, others)
+        mentions_all = bool(others) and all(
+            phrase_hit(text, o, cfg, shared, [p for p in forms.options if p != o]) for o in others)
+        if hit and not mentions_all:
             return ("paraphrase" if hit.startswith(("paraphrase", "near")) else "option_text"), hit
     for value in forms.numbers:
         hit = number_leak(text, value)

@@ -1,0 +1,75 @@
+"""The annotation backend on a synthetic-style sample, with and without the ground truth."""
+
+from __future__ import annotations
+
+import pytest
+
+from ffr_data.patch import EvidencePatch
+from ffr_teacher import RepairRequest, TeacherConfig, build_teacher, patch_leak
+from ffr_teacher.backends.annotation import FAMILY_GUIDANCE, NEUTRAL_LABEL, NO_GT_GUIDANCE
+
+
+def test_with_ground_truth_cites_the_evidence(sample, frames):
+    teacher = build_teacher(TeacherConfig())
+    result = teacher.repair(sample, frames, "<think>red first</think><answer>A</answer>")
+    patch = result.patch
+    assert result.reason is None and isinstance(patch, EvidencePatch)
+    assert patch.error_type == "temporal" and patch.guidance == FAMILY_GUIDANCE["order"]
+    assert patch.windows == ((1.5, 2.0),)
+    assert patch.key_frames == (3,)  # the sampled frame at 1.625 s is the only one inside 1.5-2.0 s
+    assert [(r.box, r.t, r.label) for r in patch.regions] == [((0.1, 0.1, 0.4, 0.4), 1.75, "the small shape")]
+    assert patch_leak(patch, sample, TeacherConfig().leak) is None
+    assert teacher.cache is None  # instant: never cached on disk
+
+
+def test_without_ground_truth_cites_every_candidate_event(sample, frames):
+    result = build_teacher(TeacherConfig(use_ground_truth=False)).repair(sample, frames, "A")
+    patch = result.patch
+    assert patch.windows == ((1.5, 2.0), (2.5, 3.0))  # the decisive event and the distractor, in time order
+    assert patch.key_frames == (3, 5) and patch.guidance == NO_GT_GUIDANCE
+    assert [r.t for r in patch.regions] == [1.75, 2.75]
+
+
+def test_labels_that_name_the_answer_are_neutralised(make_sample, frames):
+    leaky = make_sample(evidence={"windows": [[1.5, 2.0]], "regions": [
+        {"t": 1.75, "box": [0.1, 0.1, 0.4, 0.4], "label": "the green disc"}]})
+    patch = build_teacher(TeacherConfig()).repair(leaky, frames, "A").patch
+    assert patch.regions[0].label == NEUTRAL_LABEL
+
+
+@pytest.mark.parametrize(("family", "taxonomy", "error_type"), [
+    ("order", "paper3", "temporal"), ("location", "paper3", "spatial"), ("color", "paper6", "attribute"),
+    ("count", "paper6", "counting"), ("count", "paper3", "temporal"), ("motion", "paper6", "dynamics"),
+    ("something-new", "paper3", "temporal"),
+])
+def test_error_type_by_family_and_taxonomy(make_sample, frames, family, taxonomy, error_type):
+    sample = make_sample(meta={"family": family})
+    patch = build_teacher(TeacherConfig(taxonomy=taxonomy)).repair(sample, frames, "A").patch
+    assert patch.error_type == error_type
+
+
+def test_missing_or_bad_evidence_is_a_counted_reason(make_sample, frames):
+    teacher = build_teacher(TeacherConfig())
+    assert teacher.repair(make_sample(evidence=None), frames, "A").reason == "no_evidence"
+    no_candidates = build_teacher(TeacherConfig(use_ground_truth=False))
+    assert no_candidates.repair(make_sample(meta={"family": "order"}), frames, "A").reason == "no_evidence"
+    outside = make_sample(evidence={"windows": [[3.0, 7.0]]})
+    result = teacher.repair(outside, frames, "A")
+    assert result.reason == "schema" and "windows[0]" in result.detail
+    snapshot = teacher.metrics.snapshot()
+    assert snapshot["failures/no_evidence"] == 1 and snapshot["failures/schema"] == 1
+
+
+def test_window_ending_one_frame_past_the_end_is_trimmed(make_sample, frames):
+    sample = make_sample(evidence={"windows": [[3.5, 4.1]]})
+    patch = build_teacher(TeacherConfig()).repair(sample, frames, "A").patch
+    assert patch.windows == ((3.5, 4.0),) and patch.key_frames == (7,)
+
+
+def test_repair_many_on_the_annotation_backend(sample, make_sample, frames):
+    other = make_sample(problem_id="order-2", evidence={"windows": [[0.4, 0.6]]})
+    teacher = build_teacher(TeacherConfig())
+    results = teacher.repair_many([RepairRequest(sample, frames, "A"), RepairRequest(other, frames, "A"),
+                                   RepairRequest(sample, frames, "A")])
+    assert [r.patch.windows for r in results] == [((1.5, 2.0),), ((0.4, 0.6),), ((1.5, 2.0),)]
+    assert teacher.repair_patch(other, frames, "C").key_frames == (1,)
