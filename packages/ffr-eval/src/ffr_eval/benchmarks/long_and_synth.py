@@ -86,7 +86,7 @@ MLVU = register(Benchmark(
 SYNTH = register(Benchmark(
     name="synth", title="FFR synthetic evidence",
     native=None,
-    aggregation=AggregationSpec(breakdowns=("family",), group_means=("family",)),
+    aggregation=AggregationSpec(breakdowns=("family", "difficulty"), group_means=("family",)),
     video_r1_files=("{split}.jsonl",), dirnames=("synth",),
     # The tiny student's training view (configs/tiny-default.yaml); per_benchmark.synth.* or
     # benchmark_defaults=false replace it for a real model.
