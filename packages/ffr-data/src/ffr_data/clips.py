@@ -48,21 +48,24 @@ class FrameCache:
 
     def read(self, info: VideoInfo, indices: Sequence[int]) -> np.ndarray:
         with self._lock:
-            missing = sorted({i for i in indices if (info.path, i) not in self._frames})
-            self.stats.hits += len(indices) - len([i for i in indices if i in missing])
+            indices = list(indices)
+            # Frames are collected before anything new is stored: storing can evict, even frames of this request.
+            found: dict[int, np.ndarray] = {}
+            for i in indices:
+                if (info.path, i) in self._frames:
+                    self._frames.move_to_end((info.path, i))
+                    found[i] = self._frames[(info.path, i)]
+            missing = sorted({i for i in indices if i not in found})
+            self.stats.hits += sum(i in found for i in indices)
             self.stats.misses += len(missing)
             if missing:
                 self.stats.decode_calls += 1
                 self.stats.frames_decoded += len(missing)
                 decoded = decode_frames(info.path, indices=missing, info=info)
                 for index, frame in zip(missing, decoded.array, strict=True):
+                    found[index] = frame
                     self._put((info.path, index), frame)
-            out = []
-            for i in indices:
-                frame = self._frames[(info.path, i)]
-                self._frames.move_to_end((info.path, i))
-                out.append(frame)
-            return np.stack(out)
+            return np.stack([found[i] for i in indices])
 
     def _put(self, key: tuple[str, int], frame: np.ndarray) -> None:
         self._frames[key] = frame
