@@ -171,3 +171,17 @@ def test_two_processes_with_torch_distributed(noisy_student_dir, synth_root, tmp
     assert payload["settings"]["processes"] == 2
     assert payload["benchmarks"]["synth"]["metrics"] == single["benchmarks"]["synth"]["metrics"]
     assert outputs(out) == outputs(tmp_path / "single")
+
+
+def test_checkpoint_generation_config_cannot_change_greedy_answers(tiny_student_dir, synth_root, tmp_path):
+    """Qwen2.5-VL checkpoints ship repetition_penalty=1.05 and sampling defaults; ffr eval decodes greedily with
+    the recorded decoding settings whatever the checkpoint's generation_config says."""
+    changed = tmp_path / "student"
+    shutil.copytree(tiny_student_dir, changed)
+    generation_config = json.loads((changed / "generation_config.json").read_text())
+    generation_config.update(repetition_penalty=5.0, do_sample=True, temperature=0.7)
+    (changed / "generation_config.json").write_text(json.dumps(generation_config))
+    plain = run_eval(config(tiny_student_dir, synth_root, tmp_path / "plain", limit=2))
+    run_eval(config(changed, synth_root, tmp_path / "changed", limit=2))
+    assert outputs(tmp_path / "changed") == outputs(tmp_path / "plain")
+    assert plain["settings"]["decoding"]["repetition_penalty"] == 1.0

@@ -18,6 +18,9 @@ class DecodingConfig:
     max_new_tokens: int = field(1024, help="Generation cap per answer (Video-R1 / FFR evaluate with 1024).")
     greedy: bool = field(True, help="Greedy decoding. The paper's vLLM setting, temperature 0.1 with top_p 0.001, "
                                     "is near-greedy; FFR decodes greedily and records the reference values below.")
+    repetition_penalty: float = field(1.0, help="Applied. 1.0 (none), as Video-R1's vLLM SamplingParams; set "
+                                                "explicitly so a checkpoint's generation_config (Qwen2.5-VL ships "
+                                                "1.05) cannot change greedy answers unnoticed.")
     reference_temperature: float = field(0.1, help="The paper's near-greedy temperature (recorded, not applied).")
     reference_top_p: float = field(0.001, help="The paper's near-greedy top_p (recorded, not applied).")
 

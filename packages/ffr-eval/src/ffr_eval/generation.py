@@ -119,7 +119,8 @@ class BatchGenerator:
             _reset_rope_cache(self.model)
             generated = self.model.generate(
                 **inputs, max_new_tokens=self.decoding.max_new_tokens, do_sample=False, temperature=None,
-                top_p=None, top_k=None, eos_token_id=self.eos_id, pad_token_id=self.pad_id)
+                top_p=None, top_k=None, repetition_penalty=self.decoding.repetition_penalty,
+                eos_token_id=self.eos_id, pad_token_id=self.pad_id)
             _reset_rope_cache(self.model)
         new_tokens = generated[:, inputs["input_ids"].shape[1]:]
         return self.processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
