@@ -151,6 +151,8 @@ def compare_markdown(run_dirs: Sequence[str | Path], reading: str = "both") -> t
     readings = READINGS if reading == "both" else (reading,)
     runs = [load_results(d) for d in run_dirs]
     run_names = [Path(str(d)).name or str(d) for d in run_dirs]
+    if len(set(run_names)) < len(run_names):  # e.g. runs/a/eval and runs/b/eval
+        run_names = [str(d) for d in run_dirs]
     names = list(dict.fromkeys(n for run in runs for n in run["benchmarks"]))
     header = ["benchmark", "reading", "headline"] + [n + ("" if i == 0 else " (Δ)") for i, n in enumerate(run_names)]
     rows: list[list[Any]] = []
