@@ -101,7 +101,8 @@ def policy_loss(
     aggregate = AGGREGATIONS.get(aggregation)
     loss = aggregate(per_token, mask, total_tokens, total_sequences)
     n = mask.sum().clamp(min=1)
+    kl_seen = kl.detach() if kl is not None else None
     stats = {"clip_fraction": float((clipped * mask).sum() / n),
-             "kl": float((kl * mask).sum() / n) if kl is not None else 0.0,
+             "kl": float((kl_seen * mask).sum() / n) if kl_seen is not None else 0.0,
              "tokens": float(mask.sum())}
     return loss, stats

@@ -57,6 +57,16 @@ def _single_process_rendezvous() -> None:
 
 
 def make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, clip: float):
+    saved_env = {k: v for k, v in os.environ.items() if k.startswith("ACCELERATE_")}
+    try:
+        return _make_accelerator(deepspeed, micro_batch, grad_accum, clip)
+    finally:  # DeepSpeedPlugin writes ACCELERATE_* variables that would leak into the next trainer in this process
+        for key in [k for k in os.environ if k.startswith("ACCELERATE_")]:
+            del os.environ[key]
+        os.environ.update(saved_env)
+
+
+def _make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, clip: float):
     from accelerate import Accelerator, DeepSpeedPlugin, InitProcessGroupKwargs
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -67,8 +77,18 @@ def make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, c
         _single_process_rendezvous()
         plugin = DeepSpeedPlugin(hf_ds_config=deepspeed_config(deepspeed, micro_batch, grad_accum, world, clip))
     mixed = "bf16" if torch.cuda.is_available() else "no"
-    return Accelerator(gradient_accumulation_steps=grad_accum, deepspeed_plugin=plugin, kwargs_handlers=handlers,
-                       mixed_precision=mixed)
+    # accelerate keeps one process-wide state: a second trainer in the same process (a notebook, the tests) would
+    # silently inherit the first one's settings, DeepSpeed or not. Start from a clean state every time.
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    accelerator = Accelerator(gradient_accumulation_steps=grad_accum, deepspeed_plugin=plugin,
+                              kwargs_handlers=handlers, mixed_precision=mixed)
+    if deepspeed and accelerator.distributed_type.value != "DEEPSPEED":
+        raise ConfigError(f"dist.deepspeed={deepspeed} was asked for but accelerate set up "
+                          f"{accelerator.distributed_type.value}")
+    return accelerator
 
 
 def zero_stage(accelerator) -> int:

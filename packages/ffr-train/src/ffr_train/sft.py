@@ -98,7 +98,7 @@ def sft_stage(accelerator, model, optimizer, examples: list[Example], steps: int
                 accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             bar.advance()
     return losses
 

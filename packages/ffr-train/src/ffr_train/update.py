@@ -114,7 +114,7 @@ class Updater:
             if dummy:
                 loss = loss * 0.0
             if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"non-finite loss ({float(loss)}) in a micro-batch; nothing was applied "
+                raise NonFiniteLossError(f"non-finite loss ({float(loss.detach())}) in a micro-batch; nothing was applied "
                                          "for this step and no checkpoint is written from it")
             # accelerate (or the DeepSpeed engine) divides by the accumulation steps; the loss is already
             # normalised by step-wide totals, so undo that division.
@@ -124,5 +124,5 @@ class Updater:
                 stats["grad_norm"] = float(norm) if norm is not None else float("nan")
             self.optimizer.step()
             self.optimizer.zero_grad()
-        stats["loss"] = float(loss)
+        stats["loss"] = float(loss.detach())
         return stats, 0.0 if dummy else stats["tokens"]
