@@ -12,6 +12,7 @@ from typing import Any
 from ffr_data.errors import FFRError
 
 READINGS = ("strict", "lenient")
+FORMAT_NAMES = {"video-r1": "Video-R1 / FFR schema", "native": "native release"}
 READING_NOTE = ("strict = the `<answer>` content scored as Video-R1 does (exact letter, bare number, MRA with <); "
                 "lenient = reasoning stripped, `<answer>` content when present, then the benchmark's lmms-eval rules "
                 "(option letters and numbers from free text, MRA with <=). Scores are percentages.")
@@ -57,7 +58,8 @@ def _benchmark_section(name: str, b: dict[str, Any]) -> list[str]:
              f"{sampling.get('max_pixels')}, min_pixels {sampling.get('min_pixels')}, patch multiple "
              f"{sampling.get('patch_multiple')}, decoder {sampling.get('backend')}; template "
              f"`{prompt.get('template')}`; lenient letter rule `{s.get('letter_rule')}`",
-             f"- data: {s.get('source', {}).get('format')} {s.get('source', {}).get('files', '')}"]
+             f"- data: {FORMAT_NAMES.get(s.get('source', {}).get('format'), s.get('source', {}).get('format'))} "
+             f"{s.get('source', {}).get('files', '')}"]
     timing = b.get("timing") or {}
     if timing:
         lines.append(f"- time: decode {timing.get('decode_s')} s, preprocess {timing.get('preprocess_s')} s, "
