@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -41,7 +42,8 @@ def train_command(
     from ffr_train.pipeline import run
 
     summary = run(cfg, resume=resume)
-    print_summary(summary)
+    if os.environ.get("RANK", "0") == "0":
+        print_summary(summary)
 
 
 def _fmt(value) -> str:
