@@ -19,8 +19,9 @@ def test_scores(run: Run) -> dict[str, float]:
     """{"overall": acc, "<family>": acc, ...} in [0, 1] from the run's `ffr eval` results (strict extraction)."""
     results = json.loads((run.dir / "test-eval" / "results.json").read_text())
     bench = results["benchmarks"]["synth"]
-    scores = {"overall": float(bench["overall"])}
-    scores.update({k: float(v) for k, v in bench.get("per_task", {}).items()})
+    strict = bench["metrics"]["strict"]
+    scores = {"overall": float(bench["headline"]["strict"]) / 100}
+    scores.update({k.split("/", 1)[1]: float(v) / 100 for k, v in strict.items() if k.startswith("family/")})
     return scores
 
 
