@@ -85,6 +85,11 @@ def patch_reply(guidance: str = "Compare the moments around 1.5-2.0 s and note w
     return f"<think>The student looked at the wrong moment.</think>\n<patch>{json.dumps(patch)}</patch>"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+
 class ScriptedServer:
     """Replays queued Steps in order (the last one repeats when ``repeat_last``); records requests."""
 
@@ -94,8 +99,7 @@ class ScriptedServer:
         self.headers: list[dict[str, str]] = []
         self.repeat_last = False
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
@@ -124,6 +128,7 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def log_message(self, *args: Any) -> None:
                 return None

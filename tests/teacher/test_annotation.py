@@ -73,3 +73,18 @@ def test_repair_many_on_the_annotation_backend(sample, make_sample, frames):
                                    RepairRequest(sample, frames, "A")])
     assert [r.patch.windows for r in results] == [((1.5, 2.0),), ((0.4, 0.6),), ((1.5, 2.0),)]
     assert teacher.repair_patch(other, frames, "C").key_frames == (1,)
+
+
+@pytest.mark.parametrize("use_ground_truth", [True, False])
+def test_count_family_is_cited_as_one_span(make_sample, frames, use_ground_truth):
+    flashes = [[0.4, 0.6], [1.5, 1.7], [2.6, 2.8]]
+    evidence = {"windows": flashes, "regions": [{"t": w[0], "box": [0.1, 0.1, 0.3, 0.3], "label": "a flash"}
+                                                for w in flashes]}
+    sample = make_sample(problem="How many times did a shape flash?", options=["A. 1", "B. 2", "C. 3", "D. 4"],
+                         solution="<answer>C</answer>", evidence=evidence,
+                         meta={"family": "count", "candidate_evidence": [
+                             {"windows": [w], "regions": []} for w in flashes]})
+    result = build_teacher(TeacherConfig(use_ground_truth=use_ground_truth)).repair(sample, frames, "A")
+    assert result.reason is None
+    assert result.patch.windows == ((0.4, 2.8),) and result.patch.regions == ()
+    assert result.patch.key_frames == (1, 2, 3, 4, 5)

@@ -125,3 +125,14 @@ def test_repair_many_survives_mixed_failures(scripted, openai_config, sample, fr
         snapshot = teacher.metrics.snapshot()
     assert [r.reason for r in results] == [None, "no_json", None]
     assert snapshot["success_rate"] == 2 / 3 and snapshot["failures/no_json"] == 1
+
+
+def test_a_wrong_key_is_not_remembered_by_the_cache(scripted, openai_config, sample, frames, helpers, tmp_path):
+    cfg = openai_config(cache_dir=str(tmp_path / "cache"))
+    scripted.queue(helpers.Step(401, {"error": {"message": "invalid key"}}))
+    scripted.reply(helpers.patch_reply())
+    with build_teacher(cfg) as teacher:
+        assert teacher.repair(sample, frames, "A").reason == "http_4xx"
+    with build_teacher(cfg) as fixed:  # e.g. after the key was corrected
+        assert fixed.repair(sample, frames, "A").patch is not None
+    assert len(scripted.requests) == 2

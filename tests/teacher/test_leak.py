@@ -141,3 +141,14 @@ def test_patch_leak_checks_every_text_field_and_can_be_disabled():
     assert (leak.kind, leak.field) == ("option_text", 1)
     assert patch_leak(leaky_label, sample, LeakGuardConfig(enabled=False)) is None
     assert find_leak(["fine", "option B"], answer_forms(sample), CFG).field == 1
+
+
+def test_count_structure_leaks_when_the_number_of_windows_is_the_answer():
+    sample = make(["A. 1", "B. 2", "C. 3", "D. 4"], "C")
+    three = EvidencePatch("temporal", "Count the flashes yourself.", ((0.5, 0.7), (1.5, 1.7), (2.5, 2.7)))
+    leak = patch_leak(three, sample, CFG)
+    assert leak.kind == "count_structure" and "3 windows" in leak.detail
+    one_span = EvidencePatch("temporal", "Count the flashes yourself.", ((0.5, 2.7),), (1, 2, 3, 4, 5))
+    assert patch_leak(one_span, sample, CFG) is None
+    assert patch_leak(three, sample, LeakGuardConfig(count_structure=False)) is None
+    assert patch_leak(three, make(SHAPES, "C"), CFG) is None  # not a numeric answer

@@ -30,6 +30,8 @@ class LeakGuardConfig:
                                           "this ratio (difflib) names the answer (spelling variants).")
     fuzzy_min_chars: int = field(5, help="Answers shorter than this are matched exactly only (no fuzzy match), "
                                          "so short words such as 'red'/'bed' are not confused.")
+    count_structure: bool = field(True, help="For a numeric answer n >= 2, reject a patch citing exactly n windows "
+                                             "or n regions (a blind reader could count them).")
     reveal_phrases: bool = field(True, help="Reject phrases that announce an answer ('the answer is', 'correct "
                                             "option', 'you should choose').")
 
@@ -71,8 +73,8 @@ class TeacherConfig:
     leak: LeakGuardConfig = field(default_factory=LeakGuardConfig, help="The answer-leak guard.")
     cache_dir: str | None = field(None, help="Directory of the disk cache of repairs (one JSON file per key); None "
                                              "disables it. The annotation backend is never cached (it is instant).")
-    cache_failures: bool = field(True, help="Also cache final failures (bad JSON, schema, leak); transient ones "
-                                            "(timeouts, connection, HTTP 5xx/429) are never cached.")
+    cache_failures: bool = field(True, help="Also cache final failures (bad JSON, schema, leak, budget); transient "
+                                            "ones (timeouts, connection, HTTP 4xx/5xx/429) are never cached.")
     sampling: FrameSamplingConfig = field(default_factory=FrameSamplingConfig,
                                           help="Frame sizes and decoder for the images the tools return.")
     device: str = field("cpu", help="hf: torch device of the teacher model.")

@@ -12,6 +12,9 @@ A field leaks when it contains, for the sample's gold answer:
 - the **numeric** answer in digits or number words ("3", "3.0", "three", "thrice"), except numbers that are clearly
   times or frame references ("1.5-3 s", "frames 3 and 4") and "one" used as a pronoun ("the one that flashes");
 - a phrase that **announces** an answer ("the correct option", "the answer is", "you should choose").
+
+A patch also leaks by its **structure** when the answer is a count n >= 2 and it cites exactly n windows or n
+regions (the blind test: a reader who never saw the video could count them).
 """
 
 from __future__ import annotations
@@ -241,8 +244,26 @@ def find_leak(texts: Sequence[str], forms: AnswerForms, cfg: LeakGuardConfig) ->
     return None
 
 
+def structure_leak(patch: EvidencePatch, forms: AnswerForms) -> str | None:
+    """What gives a count away when ``patch`` cites as many windows or regions as the numeric answer (n >= 2)."""
+    for value in forms.numbers:
+        if value < 2 or value != int(value):
+            continue
+        for name, items in (("windows", patch.windows), ("regions", patch.regions)):
+            if len(items) == value:
+                return f"{len(items)} {name} for a count of {int(value)}"
+    return None
+
+
 def patch_leak(patch: EvidencePatch, sample: Sample, cfg: LeakGuardConfig) -> Leak | None:
-    """The leak in ``patch`` (guidance and region labels) for ``sample``'s answer, or None; None when disabled."""
+    """The leak in ``patch`` (guidance, region labels, and the count of its windows and regions) for ``sample``'s
+    answer, or None; None when the guard is disabled."""
     if not cfg.enabled:
         return None
-    return find_leak(patch.text_fields(), answer_forms(sample), cfg)
+    forms = answer_forms(sample)
+    found = find_leak(patch.text_fields(), forms, cfg)
+    if found is None and cfg.count_structure:
+        structure = structure_leak(patch, forms)
+        if structure:
+            return Leak("count_structure", -1, structure)
+    return found

@@ -26,6 +26,9 @@ REASONS: dict[str, str] = {
     "backend_error": "the backend raised an unexpected error (logged)",
 }
 TRANSIENT_REASONS = frozenset({"timeout", "connection", "rate_limited", "http_5xx", "backend_error"})
+# Failures that say nothing about the request itself (an outage, a wrong key or model name, a missing file): a disk
+# cache must not remember them.
+UNCACHEABLE_REASONS = TRANSIENT_REASONS | {"http_4xx", "video"}
 
 
 class TeacherFailure(Exception):

@@ -47,13 +47,17 @@ class ChatEngine(Protocol):
     def generate(self, messages: list[dict[str, Any]], max_tokens: int, temperature: float | None = None) -> ChatReply: ...
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 drops bursts of concurrent clients (a 1 s SYN retry each)
+
+
 class TeacherServer:
     """The HTTP server around a chat engine; ``start()`` runs it on a background thread."""
 
     def __init__(self, engine: ChatEngine, cfg: ServeConfig, name: str):
         self.engine, self.cfg, self.name = engine, cfg, name
-        self.httpd = ThreadingHTTPServer((cfg.host, cfg.port), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer((cfg.host, cfg.port), _Handler)
         self.httpd.app = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 
@@ -100,6 +104,7 @@ class TeacherServer:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "ffr-teacher"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     timeout = 120  # seconds a client may take to send its request
 
     @property

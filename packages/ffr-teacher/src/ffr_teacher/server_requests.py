@@ -41,7 +41,8 @@ def parse_chat_request(body: Any, cfg: Any) -> ChatRequest:
         raise _bad("'stream': streaming is not supported")
     if body.get("n", 1) != 1:
         raise _bad("'n': only n=1 is supported")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", cfg.default_max_tokens))
+    default_tokens = min(cfg.default_max_tokens, cfg.max_tokens_limit)
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", default_tokens))
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= cfg.max_tokens_limit:
         raise _bad(f"'max_tokens' must be an integer from 1 to {cfg.max_tokens_limit}, got {max_tokens!r}")
     temperature = body.get("temperature", 0.0)

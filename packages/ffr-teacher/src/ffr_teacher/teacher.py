@@ -27,7 +27,7 @@ from ffr_teacher.cache import DiskCache, cache_key, teacher_identity
 from ffr_teacher.config import TeacherConfig
 from ffr_teacher.metrics import TeacherMetrics
 from ffr_teacher.registry import RepairBackend, create_backend
-from ffr_teacher.results import TRANSIENT_REASONS, RepairRequest, RepairResult, failure
+from ffr_teacher.results import UNCACHEABLE_REASONS, RepairRequest, RepairResult, failure
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Teacher:
     def _should_cache(self, result: RepairResult) -> bool:
         if result.patch is not None:
             return True
-        return self.cfg.cache_failures and result.reason not in TRANSIENT_REASONS and result.reason != "video"
+        return self.cfg.cache_failures and result.reason not in UNCACHEABLE_REASONS
 
     # -- many repairs --------------------------------------------------------------------------------------------
     def repair_many(self, requests: Sequence[RepairRequest]) -> list[RepairResult]:

@@ -2,7 +2,8 @@
 
 With the ground truth it cites ``sample.evidence``: its windows, the sampled frames inside them (0-based key frames),
 its regions (labels kept only when they pass the leak guard), and a neutral guidance sentence chosen by the
-synthetic question family (``sample.meta["family"]``). Without the ground truth (``use_ground_truth=False``) it
+synthetic question family (``sample.meta["family"]``). For counting families the events are cited as one spanning
+window with no per-event regions, since one window per event would give the count away. Without the ground truth (``use_ground_truth=False``) it
 cannot know which event decides the question, so it cites every salient event of
 ``sample.meta["candidate_evidence"]``, distractors included. Either way the patch passes the leak guard or is dropped.
 """
@@ -38,6 +39,10 @@ FAMILY_ALIASES = {"sequence": "order", "position": "location", "where": "locatio
 DEFAULT_GUIDANCE = "Look closely at the cited moments and regions before answering."
 NO_GT_GUIDANCE = "Several moments could matter here; compare each cited moment before answering."
 NEUTRAL_LABEL = "an area to inspect"
+
+# Families whose answer is a number of events: citing one window per event would give the count away, so their
+# events are cited as one window spanning all of them, without per-event regions.
+COUNT_FAMILIES = frozenset({"count"})
 
 # The error class each family's mistake falls in, per taxonomy (first match in the taxonomy wins).
 FAMILY_ERROR_TYPES: dict[str, tuple[str, ...]] = {
@@ -109,13 +114,15 @@ def annotation_patch(sample: Sample, frames: Frames, cfg: TeacherConfig) -> Evid
     if not windows and not regions:
         source = "evidence" if cfg.use_ground_truth else "meta.candidate_evidence"
         raise LookupError(f"sample {sample.problem_id} has no {source} to cite")
+    family = family_of(sample)
+    if family in COUNT_FAMILIES and windows:
+        windows, regions = [(min(w[0] for w in windows), max(w[1] for w in windows))], []
     fitted = fit_windows(windows, frames)
     forms = answer_forms(sample)
     for region in regions:
         label = str(region.get("label") or "")
         if not label or text_leak(label, forms, cfg.leak) is not None:
             region["label"] = NEUTRAL_LABEL
-    family = family_of(sample)
     guidance = FAMILY_GUIDANCE.get(family, DEFAULT_GUIDANCE) if cfg.use_ground_truth else NO_GT_GUIDANCE
     data = {"error_type": error_type_for(family, bool(fitted), cfg.taxonomy_classes), "guidance": guidance,
             "windows": fitted, "key_frames": key_frames_in(fitted, frames), "regions": regions}

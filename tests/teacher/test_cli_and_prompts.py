@@ -1,0 +1,99 @@
+"""``ffr teacher repair`` / ``options``, the config, and snapshots of the rendered teacher prompt."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ffr_data.config import resolve, to_dict
+from ffr_data.errors import ConfigError, FFRError
+from ffr_teacher import TeacherConfig
+from ffr_teacher.prompts import PROMPT_VERSION, instructions_text
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def data_file(tmp_path, sample, video_path):
+    row = sample.to_json()
+    row["path"] = os.path.relpath(video_path, tmp_path)  # relative to the data file, as prepared data is
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(row) + "\n" + json.dumps({"problem_id": "broken"}) + "\n")
+    return path
+
+
+def run(*args: str):
+    from ffr_data.cli_root import build_app
+
+    return CliRunner().invoke(build_app(), ["teacher", *args])
+
+
+def test_repair_command_prints_the_patch(data_file):
+    result = run("repair", "--data", str(data_file), "--id", "order-1", "--response", "<answer>A</answer>",
+                 "--backend", "annotation", "sampling.num_frames=8", "sampling.max_pixels=3136")
+    assert result.exit_code == 0, result.output
+    assert "evidence patch" in result.output and '"windows"' in result.output and "1.5" in result.output
+    assert "backend=annotation" in result.output
+
+
+def test_repair_command_with_the_openai_backend_shows_tool_calls(data_file, scripted, helpers):
+    scripted.queue(helpers.completion(tool_calls=[("get_frame", {"t": 1.0}), ("get_frame", {"t": 40.0})]))
+    scripted.reply(helpers.patch_reply())
+    result = run("repair", "--data", str(data_file), "--id", "order-1", "--response", "A", "--backend", "openai",
+                 f"base_url={scripted.url}", "model=scripted", "sampling.num_frames=8", "sampling.max_pixels=3136")
+    assert result.exit_code == 0, result.output
+    assert "teacher tool calls" in result.output and "get_frame" in result.output
+    assert "outside the video" in result.output and "tool_calls=2" in result.output
+
+
+def test_repair_command_errors_are_one_line(data_file):
+    result = run("repair", "--data", str(data_file), "--id", "nope", "--response", "A")
+    assert isinstance(result.exception, FFRError) and "no valid row with problem_id 'nope'" in str(result.exception)
+    assert "1 invalid rows skipped" in str(result.exception)
+    result = run("repair", "--data", str(data_file), "--id", "order-1", "--response", "A", "colour=red")
+    assert isinstance(result.exception, ConfigError) and "unknown config key 'colour'" in str(result.exception)
+
+
+def test_options_command_lists_every_key():
+    result = run("options")
+    assert result.exit_code == 0
+    for key in ("backend", "api_key", "max_tool_calls", "leak.token_overlap", "sampling.max_pixels"):
+        assert key in result.output
+
+
+def test_config_files_in_configs_teacher_resolve():
+    files = sorted((REPO / "configs" / "teacher").glob("*.yaml"))
+    assert {f.stem for f in files} >= {"annotation", "openai", "hf"}
+    for path in files:
+        cfg = resolve(TeacherConfig(), path)
+        assert cfg.backend in ("annotation", "openai", "hf")
+
+
+def test_config_validation_and_secret():
+    with pytest.raises(ConfigError, match="taxonomy"):
+        TeacherConfig(taxonomy="paper9")
+    with pytest.raises(ConfigError, match="max_turns"):
+        resolve(TeacherConfig(), None, ["max_turns=0"])
+    cfg = resolve(TeacherConfig(), None, ["api_key=sk-123", "leak.fuzzy_ratio=0.9"])
+    assert cfg.api_key == "sk-123" and "sk-123" not in repr(cfg) and "api_key" not in to_dict(cfg)
+
+
+@pytest.mark.parametrize(("name", "changes", "tool_mode"), [
+    ("gt-native", {}, "native"), ("nogt-text", {"use_ground_truth": False}, "text"),
+    ("paper6-notools", {"taxonomy": "paper6"}, "none"),
+])
+def test_prompt_snapshots(sample, frames, name, changes, tool_mode):
+    """The rendered instructions are pinned: a change must be deliberate (FFR_UPDATE_SNAPSHOTS=1 rewrites them, and
+    PROMPT_VERSION must then change, since it is part of every cache key)."""
+    text = f"{PROMPT_VERSION}\n" + instructions_text(sample, frames, "<think>red first</think><answer>A</answer>",
+                                                     TeacherConfig(**changes), tool_mode)
+    path = SNAPSHOTS / f"teacher_prompt_{name}.txt"
+    if os.environ.get("FFR_UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.read_text() == text
