@@ -85,9 +85,10 @@ def question_seed(seed: int, split: str, index: int, attempt: int) -> int:
 
 
 def plan_split(split: str, count: int, cfg: SynthConfig, seed: int) -> list[QuestionSpec]:
-    """Families in equal shares and, within each family, answers cycling over A-D; then shuffled."""
+    """Families in equal shares, answers cycling over A-D within each family and, shifted by the family's position,
+    over the split too (so a split of 8 still has every letter twice); then shuffled."""
     n_families = len(cfg.families)
-    pairs = [(cfg.families[i % n_families], (i // n_families) % len(LETTERS)) for i in range(count)]
+    pairs = [(cfg.families[i % n_families], (i // n_families + i % n_families) % len(LETTERS)) for i in range(count)]
     order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_KEYS[split],))).permutation(count)
     return [QuestionSpec(split, k, *pairs[int(j)]) for k, j in enumerate(order)]
 

@@ -1,0 +1,100 @@
+"""Clip tools over a shared frame cache: the right frames, the right crops, one decode per sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import write_video
+from ffr_data.clips import ClipTools, FrameCache, sample_frames
+from ffr_data.errors import VideoError
+from ffr_data.sampling import FrameSamplingConfig
+from ffr_data.synth import student_sampling
+
+
+@pytest.fixture(scope="module")
+def quadrant_video(tmp_path_factory):
+    """112x112, 16 frames: the top-right quadrant is red, the rest dark; frame i carries brightness i*12 in the
+    bottom-left quadrant."""
+    frames = np.zeros((16, 112, 112, 3), np.uint8)
+    frames[:, :56, 56:] = (220, 30, 30)
+    for i in range(16):
+        frames[i, 56:, :56] = i * 12 + 10
+    return write_video(tmp_path_factory.mktemp("clips") / "quadrant.mp4", frames)
+
+
+def test_sample_frames_is_the_students_view(video_path, helpers):
+    frames = sample_frames(str(video_path), student_sampling())
+    assert frames.array.shape == (8, 56, 56, 3)
+    assert frames.indices == (0, 4, 9, 13, 18, 22, 27, 31)
+    assert frames.timestamps == tuple(i / 8 for i in frames.indices)
+    levels = helpers.levels(video_path)
+    assert [helpers.frame_index_of(f, levels) for f in frames.array] == list(frames.indices)
+
+
+def test_get_frame_and_segment_pick_the_right_frames(video_path, helpers):
+    tools = ClipTools(str(video_path), student_sampling())
+    levels = helpers.levels(video_path)
+    frame = tools.get_frame(1.5)
+    assert frame.indices == (12,) and helpers.frame_index_of(frame.array[0], levels) == 12
+    assert frame.array.shape == (1, 56, 56, 3)
+    assert tools.get_frame(1.5, max_pixels=112 * 112).array.shape == (1, 112, 112, 3)
+    segment = tools.get_segment(1.0, 2.0, 5)  # n is made even
+    assert segment.indices == (8, 10, 11, 13, 14, 16)
+    assert [helpers.frame_index_of(f, levels) for f in segment.array] == list(segment.indices)
+    assert segment.array.shape == (6, 56, 56, 3)
+
+
+def test_zoom_region_crops_the_box_at_source_resolution(quadrant_video):
+    tools = ClipTools(str(quadrant_video), student_sampling())
+    zoom = tools.zoom_region(0.5, [0.5, 0.0, 1.0, 0.5])
+    assert zoom.array.shape == (1, 56, 56, 3) and zoom.indices == (4,)
+    red = zoom.array[0].reshape(-1, 3).astype(int)
+    assert np.all(red[:, 0] > 180) and np.all(red[:, 1:] < 80)
+    small = tools.zoom_region(0.5, [0.5, 0.0, 0.625, 0.125])  # 14x14 source pixels, upscaled to the cap
+    assert small.array.shape == (1, 56, 56, 3)
+    bottom_left = tools.zoom_region(1.0, [0.0, 0.5, 0.5, 1.0]).array[0]
+    assert abs(float(bottom_left.mean()) - (8 * 12 + 10)) < 6
+
+
+def test_out_of_range_requests_raise(video_path):
+    tools = ClipTools(str(video_path), student_sampling())
+    with pytest.raises(VideoError, match=r"t=4.500s is outside the video \(0 to 4.000s\)"):
+        tools.get_frame(4.5)
+    with pytest.raises(VideoError, match="before its start"):
+        tools.get_segment(2.0, 1.0)
+    with pytest.raises(VideoError, match="not a normalised box"):
+        tools.zoom_region(1.0, [0.6, 0.1, 0.5, 0.3])
+    with pytest.raises(VideoError, match=r"box must be \[x1, y1, x2, y2\]"):
+        tools.zoom_region(1.0, [0.1, 0.2])
+    with pytest.raises(VideoError, match="file not found"):
+        ClipTools("missing.mp4", student_sampling()).get_frame(0.0)
+
+
+def test_the_cache_decodes_a_sample_once_however_many_calls(video_path):
+    cache = FrameCache()
+    cfg = student_sampling()
+    first = sample_frames(str(video_path), cfg, cache)
+    tools = ClipTools(str(video_path), cfg, cache)
+    for _ in range(5):  # rollouts and teacher calls re-reading the same sample
+        again = sample_frames(str(video_path), cfg, cache)
+        tools.get_frame(first.timestamps[3])
+        tools.zoom_region(first.timestamps[5], [0.1, 0.1, 0.4, 0.4])
+    np.testing.assert_array_equal(first.array, again.array)
+    assert (cache.stats.probes, cache.stats.decode_calls, cache.stats.frames_decoded) == (1, 1, 8)
+    assert cache.stats.hits == 5 * (8 + 1 + 1)
+    tools.get_segment(1.0, 1.5, 4)  # frames 8, 9, 11, 12: only 8, 11, 12 are new
+    assert (cache.stats.decode_calls, cache.stats.frames_decoded) == (2, 11)
+
+
+def test_the_cache_is_bounded_in_bytes(video_path):
+    frame_bytes = 112 * 112 * 3
+    cache = FrameCache(max_bytes=4 * frame_bytes)
+    cfg = FrameSamplingConfig(num_frames=8, max_pixels=56 * 56, min_pixels=28 * 28)
+    bounded = sample_frames(str(video_path), cfg, cache)  # a request larger than the whole cache
+    assert len(cache._frames) == 4
+    np.testing.assert_array_equal(bounded.array, sample_frames(str(video_path), cfg).array)
+    sample_frames(str(video_path), cfg, cache)
+    assert cache.stats.decode_calls == 2  # evicted frames are decoded again, never served stale
+    cache.clear()
+    assert len(cache._frames) == 0
