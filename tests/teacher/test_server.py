@@ -156,6 +156,11 @@ def test_plain_text_tool_calls_come_back_in_openai_shape():
         without_tools = client.chat.completions.create(model="scripted", max_tokens=20,
                                                        messages=[{"role": "user", "content": "Where?"}])
         assert without_tools.choices[0].message.tool_calls is None
+        client.chat.completions.create(model="scripted", max_tokens=20, tools=tools, messages=[
+            {"role": "system", "content": "You are a teacher."}, {"role": "user", "content": "Where?"}])
+        system = engine.seen[-1][0]
+        assert [m["role"] for m in engine.seen[-1]] == ["system", "user"]
+        assert system["content"].startswith("You are a teacher.\n\nYou can call these tools")
     finally:
         server.stop()
 

@@ -57,7 +57,7 @@ def parse_chat_request(body: Any, cfg: Any) -> ChatRequest:
     messages = [_message(m, i, counter, cfg.max_images) for i, m in enumerate(raw_messages)]
     specs, names = _tools(body.get("tools"), body.get("tool_choice"))
     if names:
-        messages = [{"role": "system", "content": tools_prompt(specs)}, *messages]
+        messages = with_tools_prompt(messages, tools_prompt(specs))
     return ChatRequest(messages, max_tokens, float(temperature), names, specs)
 
 
@@ -132,6 +132,19 @@ def _tools(raw: Any, tool_choice: Any) -> tuple[list[dict[str, Any]], tuple[str,
     if tool_choice == "none":
         return specs, ()
     return specs, tuple(names)
+
+
+def with_tools_prompt(messages: list[dict[str, Any]], prompt: str) -> list[dict[str, Any]]:
+    """The tool description appended to the leading system message, or as a new one when there is none."""
+    first = messages[0]
+    if first["role"] == "system":
+        content = first["content"]
+        if isinstance(content, str):
+            merged = f"{content}\n\n{prompt}" if content else prompt
+        else:
+            merged = [*content, {"type": "text", "text": f"\n\n{prompt}"}]
+        return [{**first, "content": merged}, *messages[1:]]
+    return [{"role": "system", "content": prompt}, *messages]
 
 
 def tools_prompt(specs: list[dict[str, Any]]) -> str:
