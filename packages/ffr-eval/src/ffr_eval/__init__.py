@@ -7,7 +7,15 @@
 from importlib.metadata import version as _version
 
 from ffr_eval.config import EvalConfig
-from ffr_eval.runner import evaluate
 
 __version__ = _version("ffr-eval")
 __all__ = ["EvalConfig", "evaluate"]
+
+
+def __getattr__(name: str):
+    # The runner imports torch and transformers; loading it lazily keeps `ffr --help` fast.
+    if name == "evaluate":
+        from ffr_eval.runner import evaluate
+
+        return evaluate
+    raise AttributeError(name)
