@@ -52,7 +52,7 @@ def _mean(values: Iterable[float]) -> float | None:
     return round(float(np.mean(values)), 3) if values else None
 
 
-def split_report(outcomes: list[QuestionOutcome]) -> dict[str, Any]:
+def split_report(split: str, outcomes: list[QuestionOutcome]) -> dict[str, Any]:
     """Counts, answer balance and the self-check's numbers for one split."""
     shapes = [s for o in outcomes for s in o.shapes]
     failures = sum((o.failures for o in outcomes), Counter())
@@ -62,7 +62,7 @@ def split_report(outcomes: list[QuestionOutcome]) -> dict[str, Any]:
     clearer = sum(s.dense_frames > s.sampled_frames or s.zoom_pixels > s.sampled_pixels for s in shapes)
     return {
         "questions": len(outcomes),
-        "difficulty": SPLIT_DIFFICULTY[outcomes[0].spec.split] if outcomes else None,
+        "difficulty": SPLIT_DIFFICULTY[split],
         "answers": dict(sorted(Counter(LETTERS[o.spec.answer] for o in outcomes).items())),
         "answers_by_family": {f: dict(sorted(c.items())) for f, c in sorted(by_family.items())},
         "self_check": {
@@ -150,7 +150,7 @@ def generate_benchmark(out_dir: str | Path, cfg: SynthConfig | None = None, coun
         "seed": seed,
         "counts": counts,
         "student_sampling": {"frame_indices": list(sampled), "frame_size": [width, height]},
-        "splits": {split: split_report(items) for split, items in by_split.items()},
+        "splits": {split: split_report(split, items) for split, items in by_split.items()},
         "duplicate_layouts_remade": remade,
         "seconds": round(time.perf_counter() - started, 2),
         "workers": workers,
