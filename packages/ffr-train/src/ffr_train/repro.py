@@ -46,7 +46,10 @@ class ReproConfig:
     curve_samples: int = field(128, help="Test rows used for the learning curves (the final table uses all).")
     variants: tuple[str, ...] = field(tuple(VARIANTS), help="Variants to run.")
     jobs: int = field(2, help="Runs in parallel (one torch thread each).")
-    train_overrides: tuple[str, ...] = field((), help="Extra `ffr train` key=value overrides for every run.")
+    train_overrides: tuple[str, ...] = field((), help="Extra `ffr train` key=value overrides for every run "
+                                                      "(SFT and RL), e.g. sft.main_steps=500.")
+    synth_counts: dict[str, int] | None = field(None, help="Split sizes when the benchmark is generated here "
+                                                           "(None: the ffr data synth defaults).")
 
 
 QUICK = {"seeds": (0,), "steps": 20, "eval_every": 10, "curve_samples": 64}
@@ -114,7 +117,7 @@ class Experiment:
         from ffr_data.synth import ensure_benchmark
 
         started = time.perf_counter()
-        ensure_benchmark(self.data, seed=0)
+        ensure_benchmark(self.data, counts=self.cfg.synth_counts, seed=0, progress=False)
         self.timings["data"] = time.perf_counter() - started
         started = time.perf_counter()
         pending = [s for s in self.cfg.seeds if not (self.student_dirs(s)[1] / "config.json").is_file()]
