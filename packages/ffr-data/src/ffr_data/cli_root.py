@@ -6,30 +6,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, entry_points, version
+from importlib.metadata import entry_points
 
 import typer
 from rich.console import Console
 
 from ffr_data.errors import FFRError
+from ffr_data.versions import FFR_PACKAGES, package_versions
 
-FFR_PACKAGES = ("ffr-data", "ffr-teacher", "ffr-train", "ffr-eval")
 err_console = Console(stderr=True)
-
-
-def installed_versions() -> dict[str, str]:
-    out = {}
-    for name in FFR_PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _version_callback(value: bool) -> None:
     if value:
-        for name, ver in installed_versions().items():
+        for name, ver in package_versions(FFR_PACKAGES).items():
             typer.echo(f"{name} {ver}")
         raise typer.Exit()
 

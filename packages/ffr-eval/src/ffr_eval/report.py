@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,6 @@ FORMAT_NAMES = {"video-r1": "Video-R1 / FFR schema", "native": "native release"}
 READING_NOTE = ("strict = the `<answer>` content scored as Video-R1 does (exact letter, bare number, MRA with <); "
                 "lenient = reasoning stripped, `<answer>` content when present, then the benchmark's lmms-eval rules "
                 "(option letters and numbers from free text, MRA with <=). Scores are percentages.")
-
-
-def package_versions() -> dict[str, str]:
-    out = {}
-    for name in ("ffr-data", "ffr-eval", "torch", "transformers", "accelerate", "decord", "opencv-python"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _fmt(value: Any) -> str:

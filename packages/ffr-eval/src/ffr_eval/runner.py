@@ -23,13 +23,14 @@ from ffr_data.models import load_vlm, model_type, patch_multiple_for
 from ffr_data.prompting import PromptConfig
 from ffr_data.sampling import FrameSamplingConfig
 from ffr_data.schema import Sample
+from ffr_data.versions import package_versions
 from ffr_eval.benchmarks import LoadedBenchmark, get_benchmark, load_benchmark
 from ffr_eval.benchmarks.base import Benchmark
 from ffr_eval.config import EvalConfig, benchmark_settings
 from ffr_eval.generation import BatchGenerator, Timing
 from ffr_eval.predictions import PredictionWriter, merge_run_files, rank_file
 from ffr_eval.progress import progress_bar
-from ffr_eval.report import package_versions, write_reports
+from ffr_eval.report import write_reports
 from ffr_eval.results import BenchmarkResult, score_rows
 
 SETTINGS_FILE = "settings.json"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ffr_data.errors import FFRError
+from ffr_data.versions import package_versions
 from ffr_eval.benchmarks import load_benchmark
 from ffr_eval.config import EvalConfig
 from ffr_eval.predictions import read_prediction_file
-from ffr_eval.report import package_versions, render_markdown, write_reports
+from ffr_eval.report import render_markdown, write_reports
 from ffr_eval.results import score_rows
 
 

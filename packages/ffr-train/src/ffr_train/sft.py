@@ -23,6 +23,7 @@ from ffr_data.errors import FFRError, VideoError
 from ffr_data.models import load_vlm
 from ffr_data.prompting import build_prompt, render_patch
 from ffr_data.schema import Sample
+from ffr_data.versions import package_versions
 from ffr_teacher import RepairRequest, TeacherConfig, build_teacher
 from ffr_train.batching import EncodedPrompt, encode_prompt
 from ffr_train.config import OptimConfig, TrainConfig
@@ -118,7 +119,7 @@ def run_sft(cfg: TrainConfig) -> Path:
     model, optimizer = accelerator.prepare(model, optimizer)
     cache = FrameCache()
     pad_id = processor.tokenizer.pad_token_id
-    report = {"config": to_dict(cfg), "stages": {}}
+    report = {"config": to_dict(cfg), "versions": package_versions(), "stages": {}}
     stages = [("warmup", cfg.data.warmup_file, cfg.sft.warmup_steps, 0.0),
               ("main", cfg.data.train_file, cfg.sft.main_steps, cfg.sft.patch_fraction)]
     for label, path, steps, patch_fraction in stages:

@@ -16,6 +16,7 @@ from ffr_data.clips import FrameCache
 from ffr_data.config import to_dict
 from ffr_data.errors import FFRError
 from ffr_data.models import load_vlm
+from ffr_data.versions import package_versions
 from ffr_teacher import build_teacher
 from ffr_train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ffr_train.config import TrainConfig
@@ -98,6 +99,7 @@ class RLTrainer:
             self._resume()
         elif self.accelerator.is_main_process:
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+            (self.run_dir / "versions.json").write_text(json.dumps(package_versions(), indent=2))
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _resume(self) -> None:
