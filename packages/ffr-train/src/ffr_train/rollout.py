@@ -51,7 +51,7 @@ def trim_completion(ids: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor
 def generate_groups(
     model,
     prompts: Sequence[EncodedPrompt],
-    group_size: int,
+    group_size: int | Sequence[int],
     params: SamplingParams,
     *,
     eos_id: int,
@@ -60,19 +60,21 @@ def generate_groups(
     synced_gpus: bool = False,
     gather_context=None,
 ) -> list[list[torch.Tensor]]:
-    """G sampled completions (token tensors, EOS included) for each prompt; prompt i's are ``out[i]``."""
+    """``group_size`` sampled completions (token tensors, EOS included) for each prompt — one count for all, or one
+    per prompt; prompt i's are ``out[i]``."""
+    counts = [group_size] * len(prompts) if isinstance(group_size, int) else list(group_size)
+    rows_of = torch.repeat_interleave(torch.arange(len(prompts)), torch.tensor(counts))
     batch = collate_prompts(prompts, pad_id)
     head = {k: (v[:, :-1] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v) for k, v in batch.items()}
     with gather_context or nullcontext():
         _inner(model).rope_deltas = None
         out = model(**head, use_cache=True)
         cache = out.past_key_values
-        cache.batch_repeat_interleave(group_size)
+        cache.batch_select_indices(rows_of)
         inner = _inner(model)
         if getattr(inner, "rope_deltas", None) is not None:
-            inner.rope_deltas = inner.rope_deltas.repeat_interleave(group_size, dim=0)
-        expand = {k: batch[k].repeat_interleave(group_size, dim=0)
-                  for k in ("input_ids", "attention_mask", "mm_token_type_ids") if k in batch}
+            inner.rope_deltas = inner.rope_deltas[rows_of]
+        expand = {k: batch[k][rows_of] for k in ("input_ids", "attention_mask", "mm_token_type_ids") if k in batch}
         generated = model.generate(
             **expand, past_key_values=cache, max_new_tokens=params.max_new_tokens, do_sample=params.do_sample,
             temperature=params.temperature if params.do_sample else None,
@@ -84,7 +86,8 @@ def generate_groups(
     width = batch["input_ids"].shape[1]
     new = generated[:, width:]
     rows = [trim_completion(row, eos_id, pad_id) for row in new]
-    return [rows[i * group_size:(i + 1) * group_size] for i in range(len(prompts))]
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    return [rows[start:start + count] for start, count in zip(starts, counts, strict=True)]
 
 
 def completion_logprobs(

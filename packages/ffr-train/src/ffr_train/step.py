@@ -13,6 +13,7 @@ Sample --decode once--> Frames --> Prompt --G samples--> Rollouts --verify--> ac
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -172,24 +173,34 @@ def _repair(ctx: StepContext, data: StepData, samples, frames, texts, parts) -> 
             data.teacher_reasons[reason] = data.teacher_reasons.get(reason, 0) + 1
     patched = [(key, rep) for key, rep in out.items() if rep.patch is not None]
     data.teacher_patches = len(patched)
+    # Identical patches within a group (one per group from the annotation teacher) are rendered, encoded and
+    # prefilled once; each failed rollout still gets its own sampled repair.
+    distinct: dict[tuple[int, str], list[_Repair]] = {}
+    for (g, _), rep in patched:
+        distinct.setdefault((g, json.dumps(rep.patch.to_json(), sort_keys=True)), []).append(rep)
     with ctx.timer.phase("repair_prompt"):
-        for (g, _), rep in patched:
+        encoded = []
+        for (g, _), reps in distinct.items():
             tools = ClipTools(samples[g].path, cfg.sampling, ctx.cache)
-            media = render_patch(rep.patch, tools, frames[g], cfg.prompt)
-            rep.prompt = encode_prompt(ctx.processor, build_prompt(samples[g], frames[g], cfg.prompt, media))
+            media = render_patch(reps[0].patch, tools, frames[g], cfg.prompt)
+            encoded.append(encode_prompt(ctx.processor, build_prompt(samples[g], frames[g], cfg.prompt, media)))
+            for rep in reps:
+                rep.prompt = encoded[-1]
     params = SamplingParams(cfg.rollout.repair_max_new_tokens, cfg.rollout.temperature, cfg.rollout.top_p)
     with ctx.timer.phase("repair_generate"):
-        prompts = [rep.prompt for _, rep in patched]
-        if not prompts and ctx.synced_gpus:  # under ZeRO-3 every rank must join every generation
+        if not encoded and ctx.synced_gpus:  # under ZeRO-3 every rank must join every generation
             prompts_for_sync = [encode_prompt(ctx.processor, build_prompt(samples[0], frames[0], cfg.prompt))]
             generate_groups(ctx.model, prompts_for_sync, 1, params, eos_id=ctx.eos_id, pad_id=ctx.pad_id,
                             suppress_ids=ctx.suppress_ids, synced_gpus=True, gather_context=ctx.gather_context)
-        elif prompts:
-            completions = generate_groups(ctx.model, prompts, 1, params, eos_id=ctx.eos_id, pad_id=ctx.pad_id,
-                                          suppress_ids=ctx.suppress_ids, synced_gpus=ctx.synced_gpus, gather_context=ctx.gather_context)
-            for (_, rep), comp in zip(patched, completions, strict=True):
-                rep.completion = comp[0]
-                rep.text = ctx.decode(comp[0])
+        elif encoded:
+            counts = [len(reps) for reps in distinct.values()]
+            completions = generate_groups(ctx.model, encoded, counts, params, eos_id=ctx.eos_id, pad_id=ctx.pad_id,
+                                          suppress_ids=ctx.suppress_ids, synced_gpus=ctx.synced_gpus,
+                                          gather_context=ctx.gather_context)
+            for reps, comps in zip(distinct.values(), completions, strict=True):
+                for rep, comp in zip(reps, comps, strict=True):
+                    rep.completion = comp
+                    rep.text = ctx.decode(comp)
     with ctx.timer.phase("reward"):
         for (g, _), rep in patched:
             rep.parts = score_completion(rep.text, samples[g], cfg.reward.names)
