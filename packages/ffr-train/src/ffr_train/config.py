@@ -82,14 +82,14 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    steps: int = field(100, help="Optimizer steps (RL) to run.")
-    lr: float = field(5e-6, help="Peak learning rate (paper: 5e-6 for 7B; the tiny student needs ~1e-4).")
+    steps: int = field(40, help="Optimizer steps (RL) to run (the default run's budget; the paper: ~1k).")
+    lr: float = field(1e-4, help="Peak learning rate (the tiny student's default; the paper uses 5e-6 for 7B).")
     weight_decay: float = field(0.01, help="AdamW weight decay.")
     betas: tuple[float, float] = field((0.9, 0.999), help="AdamW betas.")
     warmup_steps: int = field(0, help="Linear warm-up steps.")
     schedule: Literal["cosine", "constant", "linear"] = field("cosine", help="LR schedule after warm-up.")
     min_lr_ratio: float = field(0.1, help="Cosine/linear schedules decay to this fraction of the peak.")
-    max_grad_norm: float = field(5.0, help="Gradient clipping norm.")
+    max_grad_norm: float = field(5.0, help="Gradient clipping norm (paper: 5).")
 
 
 @dataclass(frozen=True)
@@ -114,13 +114,14 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class SFTConfig:
-    warmup_steps: int = field(1500, help="Stage 1 steps on the easy warm-up split (the curriculum of "
+    warmup_steps: int = field(2500, help="Stage 1 steps on the easy warm-up split (the curriculum of "
                                          "docs/feasibility.md; 0 skips the stage).")
-    main_steps: int = field(1500, help="Stage 2 steps on the training split.")
+    main_steps: int = field(1000, help="Stage 2 steps on the training split.")
     output_dir: str = field("runs/tiny-student-sft", help="Where the SFT-warmed student is saved.")
     batch_size: int = field(16, help="Examples per SFT step.")
     lr: float = field(1e-3, help="SFT learning rate (the tiny student needs 1e-3; real models ~1e-5).")
     lr_warmup_steps: int = field(30, help="Linear LR warm-up steps at the start of each stage.")
+    max_grad_norm: float = field(1.0, help="SFT gradient clipping (docs/feasibility.md's recipe: 1.0).")
     patch_fraction: float = field(0.3, help="Share of stage-2 examples shown with an evidence patch, so the student "
                                             "learns to read patches.")
     threads: int = field(0, help="torch threads (0: leave the default).")

@@ -55,18 +55,18 @@ class ReproConfig:
 QUICK = {"seeds": (0,), "steps": 20, "eval_every": 10, "curve_samples": 64}
 
 
-def _env() -> dict[str, str]:
+def _env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
-               DS_ACCELERATOR="cpu")
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false",
+               HF_HUB_OFFLINE="1", DS_ACCELERATOR="cpu")
     return env
 
 
-def _ffr(args: list[str], log_path: Path) -> None:
+def _ffr(args: list[str], log_path: Path, threads: int = 1) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         proc = subprocess.run([sys.executable, "-m", "ffr_data.cli_root", *args], stdout=log, stderr=subprocess.STDOUT,
-                              env=_env())
+                              env=_env(threads))
     if proc.returncode != 0:
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise FFRError(f"`ffr {' '.join(args[:2])} …` failed (see {log_path}): {' | '.join(tail)}")
@@ -122,9 +122,11 @@ class Experiment:
         started = time.perf_counter()
         pending = [s for s in self.cfg.seeds if not (self.student_dirs(s)[1] / "config.json").is_file()]
         self.say(f"SFT-warming the tiny student for seeds {pending or 'none (cached)'}")
+        # Cores are shared by the runs in flight: one job alone gets every core, OpenMP threads never oversubscribe.
+        threads = max(1, (os.cpu_count() or 1) // max(1, min(self.cfg.jobs, len(pending))))
         with ThreadPoolExecutor(self.cfg.jobs) as pool:
             list(pool.map(lambda s: _ffr(["train", "--stage", "sft", *self._base(s)],
-                                         self.out / "logs" / f"sft-seed-{s}.log"), pending))
+                                         self.out / "logs" / f"sft-seed-{s}.log", threads), pending))
         self.timings["sft"] = time.perf_counter() - started
 
     def runs(self) -> list[Run]:

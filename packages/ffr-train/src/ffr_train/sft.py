@@ -81,7 +81,7 @@ def sft_stage(accelerator, model, optimizer, examples: list[Example], steps: int
     if not examples:
         raise FFRError(f"SFT stage '{label}' has no usable examples")
     optim = OptimConfig(steps=steps, lr=cfg.sft.lr, warmup_steps=cfg.sft.lr_warmup_steps, schedule="cosine",
-                        min_lr_ratio=0.1, max_grad_norm=cfg.optim.max_grad_norm)
+                        min_lr_ratio=0.1, max_grad_norm=cfg.sft.max_grad_norm)
     rng = np.random.default_rng([seed, len(label)])
     losses = []
     with progress_bar(cfg.logging.progress and accelerator.is_main_process, f"SFT {label}", steps) as bar:
