@@ -11,11 +11,9 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ffr_data.config import to_dict
@@ -31,6 +29,7 @@ from ffr_data.synth.generate import (
     student_view,
     validate_config,
 )
+from ffr_data.versions import package_versions
 
 REPORT = "synth_report.json"
 CONFIG = "synth_config.json"
@@ -78,10 +77,6 @@ def split_report(split: str, outcomes: list[QuestionOutcome]) -> dict[str, Any]:
             "mean_pixels_in_zoom": _mean(s.zoom_pixels for s in shapes),
         },
     }
-
-
-def _versions() -> dict[str, str]:
-    return {"ffr-data": version("ffr-data"), "numpy": np.__version__, "opencv": cv2.__version__}
 
 
 def _prepare_folder(out_dir: Path) -> None:
@@ -154,7 +149,7 @@ def generate_benchmark(out_dir: str | Path, cfg: SynthConfig | None = None, coun
         "duplicate_layouts_remade": remade,
         "seconds": round(time.perf_counter() - started, 2),
         "workers": workers,
-        "versions": _versions(),
+        "versions": package_versions(("ffr-data", "numpy", "opencv-python")),
         "config": to_dict(cfg),
     }
     _write_json(out_dir / REPORT, report)
