@@ -79,8 +79,10 @@ def _model_config(arch: str, size: TinySize, tokenizer) -> Any:
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     head_dim = size.hidden // size.heads
-    quarter = head_dim // 2
-    mrope = [quarter - 2 * (quarter // 3), quarter // 3, quarter // 3]  # sums to head_dim / 2
+    half = head_dim // 2
+    # [temporal, height, width] in Qwen's proportions (16/24/24 of 64): most frequencies go to the spatial axes.
+    spatial = (3 * half) // 8
+    mrope = [half - 2 * spatial, spatial, spatial]  # sums to head_dim / 2
     text = dict(vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=size.mlp,
                 num_hidden_layers=size.layers, num_attention_heads=size.heads, num_key_value_heads=size.kv_heads,
                 max_position_embeddings=4096, bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
