@@ -120,3 +120,32 @@ def test_sft_learns_the_format_and_saves_a_loadable_model(flash_data, flash_stud
     model, _ = load_vlm(out)
     reference, _ = load_vlm(flash_student)
     assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters(), strict=True))
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(flash_data, flash_student, tmp_path, monkeypatch):
+    """Ctrl-C during step 2's generation saves step 1 with the random state rewound, so resuming gives exactly the
+    uninterrupted run."""
+    import ffr_train.trainer as trainer_module
+
+    common = {"optim.steps": 3, "checkpoint.every": 100}
+    straight, _ = _train(tiny_train_config(flash_data, flash_student, tmp_path / "straight", **common))
+    cfg = tiny_train_config(flash_data, flash_student, tmp_path / "int", **common)
+    real_collect = trainer_module.collect_step
+    calls = {"n": 0}
+
+    def interrupted_collect(*args, **kwargs):
+        calls["n"] += 1
+        data = real_collect(*args, **kwargs)  # sampling has consumed random numbers by now
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return data
+
+    monkeypatch.setattr(trainer_module, "collect_step", interrupted_collect)
+    with pytest.raises(KeyboardInterrupt):
+        RLTrainer(cfg).train()
+    saved = latest_checkpoint(tmp_path / "int")
+    assert saved is not None and saved.name == "step-000001"
+    monkeypatch.setattr(trainer_module, "collect_step", real_collect)
+    resumed, trainer = _train(cfg, resume=True)
+    assert trainer.step == 3
+    assert all(torch.equal(straight[n], resumed[n]) for n in straight)

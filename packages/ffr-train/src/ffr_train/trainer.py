@@ -90,6 +90,8 @@ class RLTrainer:
         self.timer = PhaseTimer()
         self.logger = RunLogger(self.run_dir, cfg.logging.tensorboard, enabled=self.accelerator.is_main_process)
         self.step = 0
+        self._updating = False
+        self._step_rng: dict[str, Any] | None = None
         self.history: list[dict[str, float]] = []
         self.dropped_rows = dropped
         self.skipped_samples = 0
@@ -147,11 +149,14 @@ class RLTrainer:
     def train_step(self) -> dict[str, float]:
         self.timer = PhaseTimer()
         started = time.perf_counter()
+        self._step_rng = _rng_state()
         teacher_before = self.teacher.metrics.snapshot() if self.teacher else None
         data: StepData = collect_step(self._context(), self._samples_for(self.step))
         self.skipped_samples += len(data.skipped)
         with self.timer.phase("update"):
+            self._updating = True
             stats = self.updater.update(data.slots, data.rewards, self.step) if data.slots else {}
+            self._updating = False
         elapsed = time.perf_counter() - started
         metrics = step_metrics(data, stats, self.timer, elapsed, self.cfg, self.teacher, teacher_before)
         metrics["data/skipped_samples_total"] = float(self.skipped_samples)
@@ -176,14 +181,12 @@ class RLTrainer:
 
     def train(self) -> dict[str, Any]:
         cfg = self.cfg
-        in_update = False
+        self._updating = False
         try:
             with progress_bar(cfg.logging.progress and self.accelerator.is_main_process, f"{cfg.algo} training",
                               cfg.optim.steps, self.step) as bar:
                 while self.step < cfg.optim.steps:
-                    in_update = True
                     metrics = self.train_step()
-                    in_update = False
                     self.history.append({k: v for k, v in metrics.items() if not k.startswith("time/")})
                     if cfg.eval.every and self.step % cfg.eval.every == 0:
                         val = self.validate()
@@ -193,11 +196,12 @@ class RLTrainer:
                         self.save()
                     bar.advance(metrics)
         except KeyboardInterrupt:
-            if not in_update:
+            if self._updating:  # weights may be half-updated: keep the last periodic checkpoint
+                log.warning("interrupted inside the optimizer update; resume from the last periodic checkpoint")
+            else:  # the step in flight has not touched the weights: rewind its random draws and save
+                _set_rng_state(self._step_rng)
                 path = self.save()
                 log.warning("interrupted: saved a resumable checkpoint at %s", path)
-            else:
-                log.warning("interrupted inside a step; resume from the last periodic checkpoint")
             raise
         if latest_checkpoint(self.run_dir) is None or latest_checkpoint(self.run_dir).name != f"step-{self.step:06d}":
             self.save()
@@ -212,6 +216,31 @@ class RLTrainer:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.logger.close()
         return summary
+
+
+def _rng_state() -> dict[str, Any]:
+    import random
+
+    import numpy as np
+
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any] | None) -> None:
+    import random
+
+    import numpy as np
+
+    if not state:
+        return
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _mean(rows: list[dict[str, float]], key: str) -> float | None:
