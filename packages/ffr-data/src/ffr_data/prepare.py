@@ -22,7 +22,7 @@ import yaml
 from ffr_data.config import field, to_dict
 from ffr_data.errors import FFRError, SchemaError, VideoError
 from ffr_data.sampling import FrameSamplingConfig, sample_indices
-from ffr_data.schema import Sample, parse_sample, read_rows
+from ffr_data.schema import Sample, parse_sample, read_rows, resolve_video
 from ffr_data.video import decode_frames, probe_video
 
 PROBE_CACHE = ".probe_cache.json"
@@ -75,17 +75,6 @@ def load_root_map(path: Path | None) -> dict[str, str]:
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise FFRError(f"{path}: root map must be a mapping of data_source -> folder")
     return {str(k): v for k, v in data.items()}
-
-
-def resolve_video(path: str, root: Path) -> Path:
-    """The absolute path of a row's video. Absolute paths stay; a relative one must stay inside ``root``."""
-    if os.path.isabs(path):
-        return Path(os.path.normpath(path))
-    root = Path(os.path.abspath(root))
-    full = Path(os.path.normpath(root / path))
-    if full != root and root not in full.parents:
-        raise ValueError(f"path {path!r} leads outside the video root {root}")
-    return full
 
 
 def probe_one(path: Path, sampling: FrameSamplingConfig) -> ProbeResult:

@@ -16,6 +16,7 @@ Validation reports the file, the row (1-based line for JSONL, 0-based index for 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,6 +91,17 @@ class Sample:
         if row["process"] is None:
             del row["process"]
         return row
+
+
+def resolve_video(path: str, root: Path) -> Path:
+    """The absolute path of a row's video. Absolute paths stay; a relative one must stay inside ``root``."""
+    if os.path.isabs(path):
+        return Path(os.path.normpath(path))
+    root = Path(os.path.abspath(root))
+    full = Path(os.path.normpath(root / path))
+    if full != root and root not in full.parents:
+        raise ValueError(f"path {path!r} leads outside the video root {root}")
+    return full
 
 
 def extract_tagged_answer(text: str) -> str:

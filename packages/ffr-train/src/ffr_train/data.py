@@ -10,19 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from ffr_data.errors import FFRError
-from ffr_data.schema import Sample, load_samples
+from ffr_data.schema import Sample, load_samples, resolve_video
 
 log = logging.getLogger(__name__)
 
 
 def resolve_path(sample: Sample, root: Path) -> Sample:
-    path = Path(sample.path)
-    if path.is_absolute():
-        return sample
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise FFRError(f"{sample.problem_id}: path {sample.path!r} escapes the video root {root}")
-    return dataclasses.replace(sample, path=str(resolved))
+    try:
+        return dataclasses.replace(sample, path=str(resolve_video(sample.path, root)))
+    except ValueError as exc:
+        raise FFRError(f"{sample.problem_id}: {exc}") from None
 
 
 def load_split(path: str | Path, video_root: str | None = None, limit: int | None = None) -> tuple[list[Sample], int]:

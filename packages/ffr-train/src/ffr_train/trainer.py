@@ -86,6 +86,8 @@ class RLTrainer:
         self.val_samples = []
         if cfg.data.val_file and Path(cfg.data.val_file).is_file():
             self.val_samples, _ = load_split(cfg.data.val_file, cfg.data.video_root, cfg.data.max_eval_samples)
+        self.updater = Updater(self.accelerator, self.model, self.optimizer, self.ref_model, cfg.loss, cfg.optim,
+                               self.micro_batches, r.group_size, self.processor.tokenizer.pad_token_id)
         self.cache = FrameCache()
         self.timer = PhaseTimer()
         self.logger = RunLogger(self.run_dir, cfg.logging.tensorboard, enabled=self.accelerator.is_main_process)
@@ -167,11 +169,6 @@ class RLTrainer:
             self.logger.rollouts(self.step, rollout_rows(data, self.cfg.logging.rollouts_per_save))
         return metrics
 
-    @property
-    def updater(self) -> Updater:
-        return Updater(self.accelerator, self.model, self.optimizer, self.ref_model, self.cfg.loss, self.cfg.optim,
-                       self.micro_batches, self.cfg.rollout.group_size, self.processor.tokenizer.pad_token_id)
-
     def validate(self) -> dict[str, float]:
         if not self.val_samples:
             return {}
@@ -203,7 +200,8 @@ class RLTrainer:
                 path = self.save()
                 log.warning("interrupted: saved a resumable checkpoint at %s", path)
             raise
-        if latest_checkpoint(self.run_dir) is None or latest_checkpoint(self.run_dir).name != f"step-{self.step:06d}":
+        last = latest_checkpoint(self.run_dir)
+        if last is None or last.name != f"step-{self.step:06d}":
             self.save()
         final = self.save_model()
         val = self.validate()
