@@ -114,9 +114,9 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class SFTConfig:
-    warmup_steps: int = field(2500, help="Stage 1 steps on the easy warm-up split (the curriculum of "
+    warmup_steps: int = field(2000, help="Stage 1 steps on the easy warm-up split (the curriculum of "
                                          "docs/feasibility.md; 0 skips the stage).")
-    main_steps: int = field(1000, help="Stage 2 steps on the training split.")
+    main_steps: int = field(2000, help="Stage 2 steps on the training split.")
     output_dir: str = field("runs/tiny-student-sft", help="Where the SFT-warmed student is saved.")
     batch_size: int = field(16, help="Examples per SFT step.")
     lr: float = field(1e-3, help="SFT learning rate (the tiny student needs 1e-3; real models ~1e-5).")
@@ -124,6 +124,8 @@ class SFTConfig:
     max_grad_norm: float = field(1.0, help="SFT gradient clipping (docs/feasibility.md's recipe: 1.0).")
     patch_fraction: float = field(0.3, help="Share of stage-2 examples shown with an evidence patch, so the student "
                                             "learns to read patches.")
+    rehearsal_share: float = field(0.25, help="Share of each stage-2 batch drawn from the warm-up examples, so the "
+                                              "grounding learned on easy questions is not forgotten on the hard ones.")
     threads: int = field(0, help="torch threads (0: leave the default).")
 
 

@@ -19,6 +19,7 @@ def ensure_data(cfg: TrainConfig) -> None:
     """Generate the synthetic benchmark when the training file is missing and lives in a synth folder."""
     train = Path(cfg.data.train_file)
     if train.is_file():
+        _warn_if_stale_benchmark(train.parent)
         return
     if not (cfg.data.synthesize_if_missing and "synth" in train.parent.name):
         raise FFRError(f"{train}: training file not found")
@@ -26,6 +27,22 @@ def ensure_data(cfg: TrainConfig) -> None:
 
     log.info("generating the synthetic benchmark in %s", train.parent)
     ensure_benchmark(train.parent, seed=0)
+
+
+def _warn_if_stale_benchmark(folder: Path) -> None:
+    """A synthetic benchmark generated with other settings than this version's defaults is used as it is (it may be
+    deliberate), but never silently: the differing settings are named."""
+    from ffr_data.config import to_dict
+    from ffr_data.synth import SynthConfig, read_report
+
+    report = read_report(folder)
+    if report is None:
+        return
+    current = to_dict(SynthConfig())
+    differ = sorted(k for k, v in current.items() if report.get("config", {}).get(k) != v)
+    if differ:
+        log.warning("%s was generated with settings that differ from this version's synth defaults (%s); delete it "
+                    "to regenerate, or keep it deliberately", folder, ", ".join(differ))
 
 
 def _corpus(cfg: TrainConfig) -> list[str]:

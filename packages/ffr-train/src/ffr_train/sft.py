@@ -73,9 +73,20 @@ def encode_examples(samples: list[Sample], processor, cfg: TrainConfig, cache: F
     return examples, skipped
 
 
+def draw_batch(rng: np.random.Generator, examples: list[Example], size: int, rehearsal: list[Example],
+               rehearsal_share: float) -> list[Example]:
+    """``size`` examples without replacement; each slot comes from ``rehearsal`` with probability ``rehearsal_share``."""
+    n_rehearsal = int(rng.binomial(size, rehearsal_share)) if rehearsal and rehearsal_share > 0 else 0
+    n_rehearsal = min(n_rehearsal, len(rehearsal))
+    n_main = min(size - n_rehearsal, len(examples))
+    batch = [examples[i] for i in rng.choice(len(examples), size=n_main, replace=False)]
+    return batch + [rehearsal[i] for i in rng.choice(len(rehearsal), size=n_rehearsal, replace=False)]
+
+
 def sft_stage(accelerator, model, optimizer, examples: list[Example], steps: int, cfg: TrainConfig, label: str,
-              pad_id: int, seed: int) -> list[float]:
-    """Train ``steps`` steps on random batches; returns the loss per step."""
+              pad_id: int, seed: int, rehearsal: list[Example] | None = None, rehearsal_share: float = 0.0) -> list[float]:
+    """Train ``steps`` steps on random batches (a ``rehearsal_share`` of each drawn from ``rehearsal``); returns the
+    loss per step."""
     if steps <= 0:
         return []
     if not examples:
@@ -88,8 +99,7 @@ def sft_stage(accelerator, model, optimizer, examples: list[Example], steps: int
         for step in range(steps):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, optim)
-            size = min(cfg.sft.batch_size, len(examples))
-            batch = [examples[i] for i in rng.choice(len(examples), size=size, replace=False)]
+            batch = draw_batch(rng, examples, cfg.sft.batch_size, rehearsal or [], rehearsal_share)
             with accelerator.accumulate(model):
                 logp, mask = completion_logprobs(model, [e.prompt for e in batch], [e.target for e in batch], pad_id)
                 loss = -(logp * mask).sum() / mask.sum()
@@ -122,6 +132,7 @@ def run_sft(cfg: TrainConfig) -> Path:
     report = {"config": to_dict(cfg), "versions": package_versions(), "stages": {}}
     stages = [("warmup", cfg.data.warmup_file, cfg.sft.warmup_steps, 0.0),
               ("main", cfg.data.train_file, cfg.sft.main_steps, cfg.sft.patch_fraction)]
+    warmup_examples: list[Example] = []
     for label, path, steps, patch_fraction in stages:
         if steps <= 0 or not path:
             continue
@@ -129,10 +140,14 @@ def run_sft(cfg: TrainConfig) -> Path:
         started = time.perf_counter()
         examples, skipped = encode_examples(samples, processor, cfg, cache, patch_fraction, cfg.seed, label)
         encode_s = time.perf_counter() - started
-        losses = sft_stage(accelerator, model, optimizer, examples, steps, cfg, label, pad_id, cfg.seed)
+        share = cfg.sft.rehearsal_share if label == "main" and warmup_examples else 0.0
+        losses = sft_stage(accelerator, model, optimizer, examples, steps, cfg, label, pad_id, cfg.seed,
+                           warmup_examples, share)
+        if label == "warmup":
+            warmup_examples = examples
         report["stages"][label] = {
             "file": str(path), "examples": len(examples), "patched_examples": sum(e.patched for e in examples),
-            "dropped_rows": dropped, "skipped_videos": skipped, "steps": steps, "encode_seconds": round(encode_s, 2),
+            "dropped_rows": dropped, "skipped_videos": skipped, "steps": steps, "rehearsal_share": share, "encode_seconds": round(encode_s, 2),
             "train_seconds": round(time.perf_counter() - started - encode_s, 2),
             "loss_first": losses[0] if losses else None, "loss_last_50": float(np.mean(losses[-50:])) if losses else None,
         }

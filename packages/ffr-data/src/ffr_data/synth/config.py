@@ -40,17 +40,20 @@ class SynthConfig:
     flash_min_frames: int = field(2, help="Shortest flash, in video frames (order, count, location).")
     flash_max_frames: int = field(3, help="Longest flash, in video frames; at most the gap between sampled frames so "
                                           "a flash lands on exactly one sampled frame.")
-    flash_size: int = field(10, help="Side (square) or diameter (disc) of a flashing shape, in video pixels.")
-    flash_contrast: float = field(0.35, help="Flash colour blended over the background: 1 = full colour, 0 = invisible.")
-    small_size: int = field(4, help="Side of the small shape of the attribute family, in video pixels (about half "
-                                    "that in the student's downscaled frames).")
+    flash_size: int = field(20, help="Side (square) or diameter (disc) of a flashing shape, in video pixels (half "
+                                     "that in the student's 56 px frames: about a third of a video token's width).")
+    flash_contrast: float = field(0.6, help="Flash colour blended over the background: 1 = full colour, 0 = invisible.")
+    small_size: int = field(12, help="Side of the small shape of the attribute family, in video pixels (about half "
+                                     "that in the student's downscaled frames).")
     small_frames: int = field(3, help="How many video frames the small shape is shown for.")
     small_contrast: float = field(0.8, help="Contrast of the small shape (see flash_contrast).")
     distractor_size: int = field(24, help="Side or diameter of the large distractor shape (attribute family).")
     distractor_contrast: float = field(0.7, help="Contrast of the large distractor shape.")
     # --- easy (warm-up) difficulty ---------------------------------------------------------------------------------
-    easy_size: int = field(28, help="Size of every shape in easy questions (the attribute family's small shape: half "
-                                    "of it); easy shapes are always at full contrast.")
+    easy_size: int = field(48, help="Size of every shape in easy questions (the attribute family's small shape: half "
+                                    "of it); easy shapes are always at full contrast. 48 px fills most of a student "
+                                    "video token (24 of its 28 px): the tiny student only starts reading its frames "
+                                    "from token-filling shapes, then transfers to small ones (README, Results).")
     # --- evidence and the fairness self-check ----------------------------------------------------------------------
     region_pad: int = field(6, help="Pixels added around a shape's box in the evidence regions.")
     segment_frames: int = field(4, help="Frames of the dense re-sampling of a cited window (the patch's evidence "
