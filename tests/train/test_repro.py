@@ -28,7 +28,7 @@ def test_repro_quick_tiny_budget(tmp_path):
     assert "| ffr |" in table and "± " in table
     for name in ("accuracy_vs_steps.png", "intervention_ratio.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert json.loads((out / "timings.json").read_text())["total"] > 0
+    assert json.loads((out / "timings.json").read_text())[-1]["total"] > 0
     for variant in ("grpo", "ffr"):
         run = out / "runs" / variant / "seed-0"
         assert json.loads((run / "config.json").read_text())["algo"] == variant
@@ -36,3 +36,17 @@ def test_repro_quick_tiny_budget(tmp_path):
     curves = results["curves"]["test_accuracy"]
     assert curves["ffr"] and curves["grpo"]
     assert results["curves"]["intervention_ratio"]["ffr"]
+    paired = results["paired_vs_grpo"]
+    assert set(paired) == {"sft", "ffr"} and paired["ffr"]["seeds"] == [0]
+    ffr_minus_grpo = results["variants"]["ffr"]["overall"]["mean"] - results["variants"]["grpo"]["overall"]["mean"]
+    assert paired["ffr"]["mean"] == pytest.approx(ffr_minus_grpo)
+    phases = results["phase_seconds"]
+    assert set(phases) == {"grpo", "ffr"}  # the SFT-only variant has no RL steps
+    assert phases["ffr"]["teacher"] >= 0 and phases["ffr"]["step"] > 0 and "teacher" not in phases["grpo"]
+    assert "Seconds per RL step by phase" in table
+    # A second call finds every student, run and evaluation cached and appends its own timings.
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    timings = json.loads((out / "timings.json").read_text())
+    assert len(timings) == 2 and timings[1]["train"] < timings[0]["train"]
+    assert json.loads((out / "results.json").read_text())["variants"] == results["variants"]

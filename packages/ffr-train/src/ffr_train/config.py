@@ -65,7 +65,8 @@ class RepairConfig:
 class RewardConfig:
     names: tuple[str, ...] = field(("accuracy", "format"), help="Reward parts summed into the outcome R + R_fmt.")
     kappa: float = field(0.3, help="Patch tax charged to a repaired slot.")
-    align_weight: float = field(0.0, help="lambda: weight of the dependency-alignment term (0: the paper's plain RIR).")
+    align_weight: float = field(0.0, help="lambda: weight of the dependency-alignment term (0: the paper's plain RIR). "
+                                          "Keep it below kappa, or a repaired success out-earns a first-pass one.")
     align_tolerance_s: float = field(0.25, help="Slack, in seconds, when matching cited times to a window.")
 
 

@@ -45,6 +45,16 @@ def _warn_if_stale_benchmark(folder: Path) -> None:
                     "to regenerate, or keep it deliberately", folder, ", ".join(differ))
 
 
+def warn_if_repair_pays_more(cfg: TrainConfig) -> None:
+    """With λ > κ a repaired success (1 + 1 − κ + λ·align) can out-earn a first-pass success (2): the student is paid
+    to need help. `ffr repro` measured it (λ = 0.5, κ = 0.3: −11 points, intervention ratio rising)."""
+    reward = cfg.reward
+    if cfg.algo == "ffr" and reward.align_weight > reward.kappa:
+        log.warning("reward.align_weight (%g) > reward.kappa (%g): a repaired success can earn more than a first-pass "
+                    "success, which teaches the student to fail first; keep align_weight below kappa",
+                    reward.align_weight, reward.kappa)
+
+
 def _corpus(cfg: TrainConfig) -> list[str]:
     from ffr_data.prompting import format_question
 
@@ -84,6 +94,7 @@ def run(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         return {"stage": "sft", "final_model": str(out)}
     from ffr_train.trainer import RLTrainer
 
+    warn_if_repair_pays_more(cfg)
     summary = RLTrainer(cfg, resume=resume).train()
     summary["config"] = dataclasses.asdict(cfg)["algo"]
     return summary

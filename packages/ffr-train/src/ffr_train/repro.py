@@ -167,5 +167,13 @@ class Experiment:
         return runs
 
     def write_timings(self, total: float) -> None:
+        """Append this invocation's seconds per phase: a resumed call (most work cached) must not erase the
+        measurement of the call that did the work."""
+        path = self.out / "timings.json"
+        history = json.loads(path.read_text()) if path.is_file() else []
+        if not isinstance(history, list):
+            raise FFRError(f"{path}: expected a list of invocations, found {type(history).__name__}")
         self.timings["total"] = total
-        (self.out / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in self.timings.items()}, indent=2))
+        entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - total))}
+        history.append(entry | {k: round(v, 1) for k, v in self.timings.items()})
+        path.write_text(json.dumps(history, indent=2))

@@ -41,6 +41,22 @@ def aggregate(runs: list[Run]) -> dict[str, Any]:
     return out
 
 
+def paired_differences(runs: list[Run], baseline: str = "grpo") -> dict[str, dict[str, Any]]:
+    """variant -> overall test accuracy minus ``baseline``'s, seed by seed (both start from the same SFT student
+    of that seed, so the pairing removes the student's seed-to-seed spread): per-seed values, mean, std, and how
+    many seeds the variant won."""
+    overall = {(run.variant, run.seed): test_scores(run)["overall"] for run in runs}
+    out: dict[str, dict[str, Any]] = {}
+    for variant in dict.fromkeys(run.variant for run in runs):
+        seeds = [s for (v, s) in overall if v == variant and (baseline, s) in overall]
+        if variant == baseline or not seeds:
+            continue
+        diffs = [overall[variant, s] - overall[baseline, s] for s in seeds]
+        mean, std = _mean_std(diffs)
+        out[variant] = {"seeds": seeds, "diffs": diffs, "mean": mean, "std": std, "wins": sum(d > 0 for d in diffs)}
+    return out
+
+
 def curves(runs: list[Run], key: str) -> dict[str, list[tuple[int, float, float]]]:
     """variant -> [(step, mean, std)] of a metric logged in metrics.jsonl, over seeds."""
     per: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -49,6 +65,36 @@ def curves(runs: list[Run], key: str) -> dict[str, list[tuple[int, float, float]
             if key in row:
                 per[run.variant][int(row["step"])].append(float(row[key]))
     return {v: [(s, *_mean_std(vals)) for s, vals in sorted(steps.items())] for v, steps in per.items()}
+
+
+def phase_seconds(runs: list[Run]) -> dict[str, dict[str, float]]:
+    """variant -> {phase: mean seconds per RL step} from ``time/*`` of metrics.jsonl; a phase a step skipped (no
+    failed rollout, so no teacher call) counts as 0 s for that step. Averaged over steps, then over seeds."""
+    per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        rows = [row for row in _read_jsonl(run.dir / "metrics.jsonl") if "time/step" in row]  # not validation rows
+        totals: dict[str, float] = defaultdict(float)
+        for row in rows:
+            for key, value in row.items():
+                if key.startswith("time/"):
+                    totals[key.removeprefix("time/")] += float(value)
+        for phase, total in totals.items():
+            per[run.variant][phase].append(total / len(rows))
+    return {v: {phase: statistics.mean(vals) for phase, vals in phases.items()} for v, phases in per.items()}
+
+
+def phase_markdown(phases: dict[str, dict[str, float]]) -> str:
+    """Seconds per RL step by phase, one row per trained variant (the cost of the teacher and the repair pass)."""
+    if not phases:
+        return ""
+    order = ["step", "decode", "prompt", "generate", "reward", "teacher", "repair_prompt", "repair_generate", "update"]
+    columns = [c for c in order if any(c in p for p in phases.values())]
+    columns += sorted({c for p in phases.values() for c in p} - set(columns))
+    lines = ["| variant | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, cols in phases.items():
+        lines.append(f"| {name} | " + " | ".join(f"{cols[c]:.3f}" if c in cols else "–" for c in columns) + " |")
+    lines.append("\nSeconds per RL step by phase (mean over steps and seeds; `step` is the whole step).")
+    return "\n".join(lines)
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -60,31 +106,43 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     n = max((c["n"] for v in variants.values() for c in v.values()), default=0)
     lines.append(f"\nTest accuracy (%), mean ± std over {n} seed(s); strict `<answer>` extraction.")
+    paired = results.get("paired_vs_grpo") or {}
+    if paired:
+        lines += ["", "| variant | minus grpo, same seed (points) | seeds won |", "|---|---|---|"]
+        lines += [f"| {name} | {100 * d['mean']:+.1f} ± {100 * d['std']:.1f} | {d['wins']}/{len(d['diffs'])} |"
+                  for name, d in paired.items()]
     return "\n".join(lines)
 
 
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Trailing mean over up to ``window`` points (the first points average what exists so far)."""
+    return [statistics.mean(values[max(0, i + 1 - window):i + 1]) for i in range(len(values))]
+
+
 def plot(curve: dict[str, list[tuple[int, float, float]]], path: Path, ylabel: str, title: str,
-         only: tuple[str, ...] | None = None) -> None:
+         only: tuple[str, ...] | None = None, smooth: int = 1) -> None:
+    """One line per variant, mean over seeds ± std as a band; ``smooth`` > 1 draws trailing moving averages
+    (per-step metrics are noisy) and the band only where at most three lines share the axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    shown = {v: points for v, points in curve.items() if not only or v in only}
     fig, ax = plt.subplots(figsize=(6, 4))
-    for variant, points in curve.items():
-        if only and variant not in only:
-            continue
+    for variant, points in shown.items():
         steps = [p[0] for p in points]
-        means = [p[1] for p in points]
-        stds = [p[2] for p in points]
-        ax.plot(steps, means, marker="o", label=variant)
-        ax.fill_between(steps, [m - s for m, s in zip(means, stds, strict=True)],
-                        [m + s for m, s in zip(means, stds, strict=True)], alpha=0.15)
+        means = moving_average([p[1] for p in points], smooth)
+        stds = moving_average([p[2] for p in points], smooth)
+        ax.plot(steps, means, marker="o" if len(steps) <= 20 else None, label=variant)
+        if len(shown) <= 3:
+            ax.fill_between(steps, [m - s for m, s in zip(means, stds, strict=True)],
+                            [m + s for m, s in zip(means, stds, strict=True)], alpha=0.15)
     ax.set_xlabel("RL step")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(ylabel + (f" ({smooth}-step moving average)" if smooth > 1 else ""))
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncols=2 if len(shown) > 4 else 1)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -95,9 +153,13 @@ def write_report(out: Path, runs: list[Run]) -> dict[str, Any]:
     acc = curves(runs, "val/accuracy")
     interventions = curves(runs, "intervention_ratio")
     results["curves"] = {"test_accuracy": acc, "intervention_ratio": interventions}
+    results["paired_vs_grpo"] = paired_differences(runs, "grpo")
+    results["phase_seconds"] = phase_seconds(runs)
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "results.md").write_text(markdown(results) + "\n")
+    (out / "results.md").write_text(markdown(results) + "\n\n" + phase_markdown(results["phase_seconds"]) + "\n")
     plot(acc, out / "accuracy_vs_steps.png", "test accuracy (greedy)", "GRPO vs FFR", only=("grpo", "ffr"))
-    plot(interventions, out / "intervention_ratio.png", "share of rollouts sent to the teacher",
-         "Intervention ratio over training", only=tuple(v for v in interventions if v.startswith("ffr")))
+    longest = max((len(points) for points in interventions.values()), default=0)
+    plot(interventions, out / "intervention_ratio.png", "share sent to the teacher",
+         "Intervention ratio over training", only=tuple(v for v in interventions if v.startswith("ffr")),
+         smooth=max(1, longest // 10))
     return results
