@@ -23,7 +23,8 @@ def _fmt(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A markdown table's lines; floats print with two decimals, None as a dash, anything else as it is."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     return lines + ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
 
@@ -67,7 +68,7 @@ def _benchmark_section(name: str, b: dict[str, Any]) -> list[str]:
                      f"(e.g. {counts['unknown_prediction_examples']})")
     lines += [f"- note: {n}" for n in b.get("notes", [])]
     keys = sorted(set(b["metrics"]["strict"]) | set(b["metrics"]["lenient"]), key=lambda k: ("/" in k, k))
-    lines += ["", *_table(["metric", "strict", "lenient"],
+    lines += ["", *markdown_table(["metric", "strict", "lenient"],
                           [[k, b["metrics"]["strict"].get(k), b["metrics"]["lenient"].get(k)] for k in keys]), ""]
     return lines
 
@@ -83,7 +84,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
              "near-greedy)",
              f"- versions: {', '.join(f'{k} {v}' for k, v in s.get('versions', {}).items())}",
              f"- written {payload.get('created', '')}", "", READING_NOTE, "",
-             *_table(["benchmark", "headline", "strict", "lenient", "scored", "errors", "unparseable s/l", "missing",
+             *markdown_table(["benchmark", "headline", "strict", "lenient", "scored", "errors", "unparseable s/l", "missing",
                       "skipped rows"], summary_rows(payload["benchmarks"])), ""]
     for name, b in payload["benchmarks"].items():
         lines += _benchmark_section(name, b)
@@ -161,5 +162,5 @@ def compare_markdown(run_dirs: Sequence[str | Path], reading: str = "both") -> t
             chart["labels"].append(f"{name} ({r})")
             for run_name, value in zip(run_names, values, strict=True):
                 chart[run_name].append(value)
-    text = "\n".join([f"# ffr eval compare (Δ vs {run_names[0]})", "", *_table(header, rows)]) + "\n"
+    text = "\n".join([f"# ffr eval compare (Δ vs {run_names[0]})", "", *markdown_table(header, rows)]) + "\n"
     return text, chart

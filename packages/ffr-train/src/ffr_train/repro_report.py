@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ffr_eval.report import markdown_table
 from ffr_train.repro import Run
 
 
@@ -90,9 +91,9 @@ def phase_markdown(phases: dict[str, dict[str, float]]) -> str:
     order = ["step", "decode", "prompt", "generate", "reward", "teacher", "repair_prompt", "repair_generate", "update"]
     columns = [c for c in order if any(c in p for p in phases.values())]
     columns += sorted({c for p in phases.values() for c in p} - set(columns))
-    lines = ["| variant | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name, cols in phases.items():
-        lines.append(f"| {name} | " + " | ".join(f"{cols[c]:.3f}" if c in cols else "–" for c in columns) + " |")
+    lines = markdown_table(["variant", *columns],
+                           [[name, *(f"{cols[c]:.3f}" if c in cols else "–" for c in columns)]
+                            for name, cols in phases.items()])
     lines.append("\nSeconds per RL step by phase (mean over steps and seeds; `step` is the whole step).")
     return "\n".join(lines)
 
@@ -100,17 +101,16 @@ def phase_markdown(phases: dict[str, dict[str, float]]) -> str:
 def markdown(results: dict[str, Any]) -> str:
     variants = results["variants"]
     columns = ["overall", *sorted({k for v in variants.values() for k in v if k != "overall"})]
-    lines = ["| variant | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name, cols in variants.items():
-        cells = [f"{100 * cols[c]['mean']:.1f} ± {100 * cols[c]['std']:.1f}" if c in cols else "–" for c in columns]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines = markdown_table(["variant", *columns], [
+        [name, *(f"{100 * cols[c]['mean']:.1f} ± {100 * cols[c]['std']:.1f}" if c in cols else "–" for c in columns)]
+        for name, cols in variants.items()])
     n = max((c["n"] for v in variants.values() for c in v.values()), default=0)
     lines.append(f"\nTest accuracy (%), mean ± std over {n} seed(s); strict `<answer>` extraction.")
     paired = results.get("paired_vs_grpo") or {}
     if paired:
-        lines += ["", "| variant | minus grpo, same seed (points) | seeds won |", "|---|---|---|"]
-        lines += [f"| {name} | {100 * d['mean']:+.1f} ± {100 * d['std']:.1f} | {d['wins']}/{len(d['diffs'])} |"
-                  for name, d in paired.items()]
+        lines += ["", *markdown_table(["variant", "minus grpo, same seed (points)", "seeds won"], [
+            [name, f"{100 * d['mean']:+.1f} ± {100 * d['std']:.1f}", f"{d['wins']}/{len(d['diffs'])}"]
+            for name, d in paired.items()])]
     return "\n".join(lines)
 
 
