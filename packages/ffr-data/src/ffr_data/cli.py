@@ -69,10 +69,12 @@ def prepare_command(
     root_map: Path = typer.Option(None, "--root-map", help="JSON/YAML mapping data_source -> video folder "
                                                            "(relative folders start at the map file's folder)."),
     config: Path = typer.Option(None, "--config", help="YAML file of PrepareConfig keys."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace what --out holds (another prepared set, or "
+                                                              "files prepare did not write); never an input."),
     list_keys: bool = typer.Option(False, "--list-keys", help="Print every PrepareConfig key with its default."),
 ) -> None:
     """Validate rows, resolve and probe every video (decoding the frames the sampler would take), drop bad rows and
-    write the prepared dataset with a report of what was dropped and why."""
+    write the prepared dataset with a report of what was dropped and why. Inputs are never overwritten."""
     from ffr_data.prepare import PrepareConfig, prepare
 
     if list_keys:
@@ -81,7 +83,7 @@ def prepare_command(
     overrides = [item for item in inputs if _OVERRIDE.match(item) and not Path(item).exists()]
     files = [Path(item) for item in inputs if item not in overrides]
     cfg = resolve(PrepareConfig(), config, overrides)
-    result = prepare(files, out, cfg, video_root=video_root, root_map_file=root_map)
+    result = prepare(files, out, cfg, video_root=video_root, root_map_file=root_map, overwrite=overwrite)
     report = result.report
     table = Table("reason", "rows", "example", title=f"kept {report['kept']}, dropped {report['dropped']}")
     for reason, entry in report["dropped_by_reason"].items():

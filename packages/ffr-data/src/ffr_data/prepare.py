@@ -4,11 +4,16 @@ Every input file becomes ``OUT/<stem>.jsonl`` (absolute video paths; loadable wi
 ``datasets.load_dataset("json", ...)``) and ``OUT/report.json`` counts kept and dropped rows by reason, with a few
 examples each, and records the settings used. Probes run in a thread pool; a probe cache in ``OUT/.probe_cache.json``
 (keyed by path, size, modification time and sampling settings) skips files that have not changed since the last run.
+
+Nothing is lost: an output that would replace an input (also through a symlink) is refused, and so is a folder that
+holds another prepared set or files prepare did not write, unless ``overwrite`` is given.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,14 +24,15 @@ from typing import Any
 
 import yaml
 
-from ffr_data.config import field, to_dict
+from ffr_data.config import each, field, non_negative, one_of, positive, to_dict
 from ffr_data.errors import FFRError, SchemaError, VideoError
 from ffr_data.sampling import FrameSamplingConfig, sample_indices
-from ffr_data.schema import Sample, parse_sample, read_rows, resolve_video
-from ffr_data.video import decode_frames, probe_video
+from ffr_data.schema import DATA_TYPES, Sample, jsonl_line, parse_sample, read_rows, resolve_video, write_text_atomic
+from ffr_data.video import VideoInfo, decode_frames, probe_video
 
 PROBE_CACHE = ".probe_cache.json"
 REPORT = "report.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,9 +40,11 @@ class PrepareConfig:
     sampling: FrameSamplingConfig = field(default_factory=FrameSamplingConfig,
                                           help="The frame sampling whose frames every video must decode.")
     data_types: list[str] = field(default_factory=lambda: ["video"],
-                                  help="Row data_types to keep; other rows are dropped as unsupported_data_type.")
-    workers: int = field(2, help="Videos probed in parallel (threads; the decoders release the GIL).")
-    examples_per_reason: int = field(3, help="Example rows kept in the report for each drop reason.")
+                                  help="Row data_types to keep; other rows are dropped as unsupported_data_type.",
+                                  check=each(one_of(DATA_TYPES)))
+    workers: int = field(2, help="Videos probed in parallel (threads; the decoders release the GIL).", check=positive)
+    examples_per_reason: int = field(3, help="Example rows kept in the report for each drop reason.",
+                                     check=non_negative)
     use_probe_cache: bool = field(True, help="Reuse earlier probe results for files whose size and modification "
                                              "time are unchanged.")
 
@@ -94,23 +102,69 @@ def probe_one(path: Path, sampling: FrameSamplingConfig) -> ProbeResult:
     try:
         decode_frames(path, indices=indices, info=info)
     except VideoError as exc:
-        return ProbeResult("frames_not_decodable", str(exc))
+        return ProbeResult(_undecodable_reason(path, info), str(exc))
     return ProbeResult(None, "", round(info.duration, 6), round(info.fps, 6), info.num_frames, info.backend)
 
 
+def _undecodable_reason(path: Path, info: VideoInfo) -> str:
+    """A video whose very first frame does not decode is corrupt (its header may still read fine); one that decodes
+    at the start but fails at a later sampled frame is cut short or damaged part-way."""
+    try:
+        decode_frames(path, indices=[0], info=info)
+    except VideoError:
+        return "corrupt_video"
+    return "frames_not_decodable"
+
+
+_RESULT_TYPES = {"reason": (str, type(None)), "detail": (str,), "duration": (int, float), "fps": (int, float),
+                 "num_frames": (int,), "backend": (str,)}
+
+
+def _cached_result(entry: Any) -> ProbeResult | None:
+    """The probe result stored in one cache entry, or None when the entry is malformed."""
+    if not isinstance(entry, dict):
+        return None
+    stamp, result = entry.get("stamp"), entry.get("result")
+    if not (isinstance(stamp, list) and len(stamp) == 2 and all(type(v) is int for v in stamp)):
+        return None
+    if not isinstance(result, dict) or set(result) != set(_RESULT_TYPES):
+        return None
+    for key, types in _RESULT_TYPES.items():
+        value = result[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+    return ProbeResult(**result)
+
+
 class ProbeCache:
-    """Probe results keyed by file identity (path, size, mtime) and the sampling settings."""
+    """Probe results keyed by file identity (path, size, mtime) and the sampling settings.
+
+    The cache only saves time, so a damaged one is never an error: unreadable files and malformed entries are
+    ignored with a warning and those videos are probed again (the fresh results then replace them on save).
+    """
 
     def __init__(self, path: Path, settings: dict[str, Any], enabled: bool):
         self.path, self.settings, self.enabled = path, settings, enabled
-        self.entries: dict[str, Any] = {}
-        if enabled and path.is_file():
-            try:
-                stored = json.loads(path.read_text())
-                if stored.get("settings") == settings:
-                    self.entries = stored.get("entries", {})
-            except (OSError, ValueError, AttributeError):
-                self.entries = {}
+        self.entries: dict[str, Any] = self._load() if enabled and path.is_file() else {}
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = None
+        if not isinstance(stored, dict) or not isinstance(stored.get("entries"), dict):
+            log.warning("%s: not a probe cache (unreadable or malformed); every video is probed again", self.path)
+            return {}
+        if stored.get("settings") != self.settings:
+            return {}  # other sampling settings: the earlier results do not apply
+        entries = {key: entry for key, entry in stored["entries"].items() if _cached_result(entry) is not None}
+        if len(entries) < len(stored["entries"]):
+            log.warning("%s: %d malformed entr%s ignored; those videos are probed again", self.path,
+                        len(stored["entries"]) - len(entries), "y" if len(stored["entries"]) - len(entries) == 1
+                        else "ies")
+        return entries
 
     @staticmethod
     def _stamp(path: Path) -> list[int] | None:
@@ -125,7 +179,7 @@ class ProbeCache:
         stamp = self._stamp(path)
         if not self.enabled or entry is None or stamp is None or entry["stamp"] != stamp:
             return None
-        return ProbeResult(**entry["result"])
+        return _cached_result(entry)
 
     def put(self, path: Path, result: ProbeResult) -> None:
         stamp = self._stamp(path)
@@ -134,9 +188,8 @@ class ProbeCache:
 
     def save(self) -> None:
         if self.enabled:
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"settings": self.settings, "entries": dict(sorted(self.entries.items()))}))
-            tmp.replace(self.path)
+            entries = dict(sorted(self.entries.items()))
+            write_text_atomic(self.path, json.dumps({"settings": self.settings, "entries": entries}, allow_nan=False))
 
 
 def _outside_video(sample: Sample, probe: ProbeResult) -> str | None:
@@ -152,25 +205,30 @@ def _schema_reason(exc: SchemaError) -> str:
     return f"schema_error:{exc.field or 'row'}"
 
 
-def parse_file(path: Path) -> tuple[list[tuple[int, Sample]], list[Drop]]:
-    """Valid samples with their row numbers, and the rows dropped by the schema."""
+def _row_id(row: Any) -> str | None:
+    value = row.get("problem_id") if isinstance(row, dict) else None
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
+def parse_file(path: Path, seen: dict[str, str]) -> tuple[list[tuple[int, Sample]], list[Drop]]:
+    """Valid samples with their row numbers, and the rows dropped by the schema. ``seen`` maps every problem_id kept
+    so far (in this and earlier input files) to where it was first seen; a repeat is dropped, never merged."""
     samples, drops = [], []
-    seen: set[str] = set()
     for index, row in read_rows(path):
-        problem_id = str(row.get("problem_id")) if isinstance(row, dict) and row.get("problem_id") is not None else None
         if isinstance(row, SchemaError):
             drops.append(Drop("malformed_json", str(path), index, None, str(row)))
             continue
         try:
             sample = parse_sample(row, file=str(path), row_index=index)
         except SchemaError as exc:
-            drops.append(Drop(_schema_reason(exc), str(path), index, problem_id, str(exc)))
+            drops.append(Drop(_schema_reason(exc), str(path), index, _row_id(row), str(exc)))
             continue
         if sample.problem_id in seen:
             drops.append(Drop("duplicate_problem_id", str(path), index, sample.problem_id,
-                              f"{path}:{index}: problem_id {sample.problem_id!r} repeats"))
+                              f"{path}:{index}: problem_id {sample.problem_id!r} repeats (first at "
+                              f"{seen[sample.problem_id]})"))
             continue
-        seen.add(sample.problem_id)
+        seen[sample.problem_id] = f"{path}:{index}"
         samples.append((index, sample))
     return samples, drops
 
@@ -193,12 +251,71 @@ def _output_names(inputs: list[Path], out_dir: Path) -> dict[Path, Path]:
     return names
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether writing ``a`` would replace ``b``: the same path, or the same file through symlinks or hard links."""
+    if os.path.abspath(a) == os.path.abspath(b) or os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _previous_set(out_dir: Path) -> tuple[set[str] | None, set[str]]:
+    """(real paths of the inputs, names of the outputs) of the set prepared in ``out_dir`` before; (None, …) when
+    the folder holds a ``report.json`` that prepare did not write."""
+    path = out_dir / REPORT
+    if not path.is_file():
+        return set(), set()
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        files = report["files"]
+        inputs = {os.path.realpath(p) for p in report.get("inputs", files)}
+        return inputs, {Path(entry["output"]).name for entry in files.values()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, set()
+
+
+def _guard_outputs(inputs: list[Path], outputs: dict[Path, Path], out_dir: Path, protected: list[Path],
+                   overwrite: bool) -> set[str]:
+    """Refuse a run that would lose data; returns the names of an earlier set's outputs that this run replaces.
+
+    An output may never replace an input (``protected``: the input files and the root map). Without ``overwrite``,
+    ``out_dir`` may only hold the set prepared earlier from the same inputs (re-running is idempotent); other
+    inputs' sets and files that prepare did not write are refused.
+    """
+    written = [*outputs.values(), out_dir / REPORT, out_dir / PROBE_CACHE]
+    for target in written:
+        for source in protected:
+            if _same_file(target, source):
+                raise FFRError(f"{source}: --out {out_dir} would overwrite this input with its {target.name}; "
+                               "choose another --out")
+    previous_inputs, previous_outputs = _previous_set(out_dir)
+    if overwrite:
+        return previous_outputs
+    if previous_inputs is None:
+        raise FFRError(f"{out_dir / REPORT}: exists and was not written by ffr data prepare; choose another --out "
+                       "or pass --overwrite")
+    current = {os.path.realpath(p) for p in inputs}
+    if previous_inputs and previous_inputs != current:
+        raise FFRError(f"{out_dir}: holds a set prepared from other inputs ({', '.join(sorted(previous_inputs))}); "
+                       "choose another --out, or pass --overwrite to replace it")
+    for target in outputs.values():
+        if target.exists() and target.name not in previous_outputs:
+            raise FFRError(f"{target}: exists and was not written by ffr data prepare; choose another --out or pass "
+                           "--overwrite")
+    return previous_outputs
+
+
 def _roots(video_root: Path | None, root_map_file: Path | None) -> tuple[Path | None, dict[str, Path]]:
     if video_root is not None and not video_root.is_dir():
         raise FFRError(f"{video_root}: video root is not a folder")
     mapping = load_root_map(root_map_file)
     base = root_map_file.parent if root_map_file is not None else Path.cwd()
     roots = {source: Path(os.path.abspath(base / folder)) for source, folder in mapping.items()}
+    for source, folder in roots.items():
+        if not folder.is_dir():
+            raise FFRError(f"{root_map_file}: the folder for data_source {source!r} is not a folder: {folder}")
     return video_root, roots
 
 
@@ -216,7 +333,7 @@ def _probe_all(paths: list[Path], cfg: PrepareConfig, cache: ProbeCache, progres
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         bar_context = Progress(TextColumn("probing videos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with bar_context as bar, ThreadPoolExecutor(max(1, cfg.workers)) as pool:
+    with bar_context as bar, ThreadPoolExecutor(cfg.workers) as pool:
         task = bar.add_task("probe", total=len(todo)) if bar is not None else None
         for path, result in zip(todo, pool.map(lambda p: probe_one(p, cfg.sampling), todo), strict=True):
             results[path] = result
@@ -237,23 +354,24 @@ def _reason_table(drops: list[Drop], examples: int) -> dict[str, Any]:
     return dict(sorted(table.items()))
 
 
-def prepare(inputs: list[Path], out_dir: Path, cfg: PrepareConfig | None = None, *, video_root: Path | None = None,
-            root_map_file: Path | None = None, progress: bool = True) -> Prepared:
-    """Validate, resolve and probe; write one prepared JSONL per input and ``report.json``."""
-    cfg = cfg or PrepareConfig()
+def _check_arguments(inputs: list[Path], out_dir: Path) -> None:
     if not inputs:
         raise FFRError("no input files given")
     for path in inputs:
         if not path.is_file():
-            raise FFRError(f"{path}: input file not found")
+            raise FFRError(f"{path}: input file not found" if not path.exists() else f"{path}: input is not a file")
     if out_dir.exists() and not out_dir.is_dir():
         raise FFRError(f"{out_dir}: --out must be a folder")
-    default_root, roots = _roots(video_root, root_map_file)
-    outputs = _output_names(inputs, out_dir)
+
+
+def _resolve_rows(inputs: list[Path], cfg: PrepareConfig, default_root: Path | None, roots: dict[str, Path]
+                  ) -> tuple[dict[Path, list[tuple[int, Sample, Path]]], list[Drop]]:
+    """Every valid row with its video's real path, and the rows dropped before any video is opened."""
     drops: list[Drop] = []
     rows: dict[Path, list[tuple[int, Sample, Path]]] = {}
+    seen: dict[str, str] = {}
     for path in inputs:
-        samples, file_drops = parse_file(path)
+        samples, file_drops = parse_file(path, seen)
         drops += file_drops
         rows[path] = []
         for index, sample in samples:
@@ -263,10 +381,27 @@ def prepare(inputs: list[Path], out_dir: Path, cfg: PrepareConfig | None = None,
                 continue
             root = roots.get(sample.data_source) or default_root or path.parent
             try:
-                rows[path].append((index, sample, resolve_video(sample.path, root)))
+                rows[path].append((index, sample, resolve_video(sample.path, root, confine_absolute=True)))
             except ValueError as exc:
-                drops.append(Drop("path_escapes_root", str(path), index, sample.problem_id, f"{path}:{index}: {exc}"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+                drops.append(Drop("path_escapes_root", str(path), index, sample.problem_id,
+                                  f"{path}:{index}: {exc} (--video-root or --root-map name the allowed folders)"))
+    return rows, drops
+
+
+def prepare(inputs: list[Path], out_dir: Path, cfg: PrepareConfig | None = None, *, video_root: Path | None = None,
+            root_map_file: Path | None = None, progress: bool = True, overwrite: bool = False) -> Prepared:
+    """Validate, resolve and probe; write one prepared JSONL per input and ``report.json``."""
+    cfg = cfg or PrepareConfig()
+    _check_arguments(inputs, out_dir)
+    default_root, roots = _roots(video_root, root_map_file)
+    outputs = _output_names(inputs, out_dir)
+    protected = [*inputs, *([root_map_file] if root_map_file is not None else [])]
+    replaced = _guard_outputs(inputs, outputs, out_dir, protected, overwrite)
+    rows, drops = _resolve_rows(inputs, cfg, default_root, roots)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FFRError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from None
     cache = ProbeCache(out_dir / PROBE_CACHE, to_dict(cfg.sampling), cfg.use_probe_cache)
     videos = sorted({video for items in rows.values() for _, _, video in items})
     probes, probed = _probe_all(videos, cfg, cache, progress)
@@ -283,17 +418,18 @@ def prepare(inputs: list[Path], out_dir: Path, cfg: PrepareConfig | None = None,
                 drops.append(Drop(reason, str(path), index, sample.problem_id, detail))
                 continue
             backends[probe.backend] += 1
-            kept.append(json.dumps({**sample.to_json(), "path": str(video)}, ensure_ascii=False))
-        tmp = outputs[path].with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        tmp.replace(outputs[path])
+            kept.append(jsonl_line({**sample.to_json(), "path": str(video)}))
+        write_text_atomic(outputs[path], "".join(kept))
         kept_by_file[str(path)] = len(kept)
     cache.save()
+    for name in replaced - {target.name for target in outputs.values()}:
+        (out_dir / name).unlink(missing_ok=True)  # an earlier set's output that --overwrite replaces
     drops.sort(key=lambda d: (inputs.index(Path(d.file)), d.row if d.row is not None else -1))
     report = {
         "kept": sum(kept_by_file.values()),
         "dropped": len(drops),
         "dropped_by_reason": _reason_table(drops, cfg.examples_per_reason),
+        "inputs": [os.path.realpath(p) for p in inputs],
         "files": {str(p): {"output": str(outputs[p]), "kept": kept_by_file[str(p)],
                            "dropped": sum(d.file == str(p) for d in drops)} for p in inputs},
         "videos": {"distinct": len(videos), "usable": sum(p.reason is None for p in probes.values()),
@@ -301,5 +437,5 @@ def prepare(inputs: list[Path], out_dir: Path, cfg: PrepareConfig | None = None,
         "settings": {"video_root": str(default_root) if default_root else None,
                      "root_map": {k: str(v) for k, v in sorted(roots.items())}, **to_dict(cfg)},
     }
-    (out_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomic(out_dir / REPORT, json.dumps(report, indent=2, allow_nan=False) + "\n")
     return Prepared(report, {str(p): o for p, o in outputs.items()}, probed, len(videos) - probed)
