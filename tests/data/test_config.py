@@ -161,7 +161,7 @@ def test_checks_run_on_the_merged_result_not_on_each_layer(tmp_path):
     with pytest.raises(ConfigError, match="config key 'steps' must be > 0, got 0"):
         resolve(Checked(), yaml_file)
     assert resolve(Checked(), None, ["limit=null"]).limit is None  # unset optional values are not checked
-    with pytest.raises(ConfigError, match="config key 'sub.steps' must be > 0"):
+    with pytest.raises(ConfigError, match=r"config key 'sub\.steps' must be > 0"):
         merge(Checked(), {"steps": 0}, prefix="sub.")
 
 
