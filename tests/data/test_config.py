@@ -108,6 +108,13 @@ def test_describe_lists_every_key_with_its_help():
     assert set(rows) == {"steps", "flag", "mode", "sizes", "maybe", "api_key", "inner.rate", "inner.name"}
 
 
+def test_describe_names_each_fields_checks():
+    rows = {key: text for key, _, text in describe(Checked)}
+    assert rows["steps"] == "Steps. [must be > 0]"
+    assert rows["betas"] == "Two numbers. [every item must be >= 0 and must be < 1]"
+    assert rows["inner.rate"] == "A rate."
+
+
 def test_parse_overrides_reads_yaml_scalars():
     assert parse_overrides(["a=1", "b=x", "c=[1, 2]", "d=", "e=1e-3"]) == {"a": 1, "b": "x", "c": [1, 2], "d": "",
                                                                            "e": "1e-3"}
