@@ -156,6 +156,17 @@ def test_bad_rows_are_counted_drops_and_the_rest_is_kept(tmp_path, helpers):
     json.loads((tmp_path / "out" / "report.json").read_text(), parse_constant=pytest.fail)
 
 
+def test_paths_the_file_system_cannot_look_up_are_counted_drops(tmp_path, helpers):
+    write_video(tmp_path / "v.mp4", index_pattern_frames())
+    rows = helpers.write_rows(tmp_path / "rows.jsonl", [helpers.row(problem_id="ok"),
+                                                        helpers.row(problem_id="long", path="x" * 300 + ".mp4"),
+                                                        helpers.row(problem_id="folder", path=".")])
+    report = run([rows], tmp_path / "out").report
+    assert reasons(report) == {"missing_file": 2} and report["kept"] == 1
+    details = [e["detail"] for e in report["dropped_by_reason"]["missing_file"]["examples"]]
+    assert "cannot be looked up (File name too long)" in details[0] and details[1].endswith(": not a file")
+
+
 def test_duplicate_problem_ids_across_files_are_dropped_and_reported(tmp_path, helpers):
     write_video(tmp_path / "v.mp4", index_pattern_frames())
     train = helpers.write_rows(tmp_path / "train.jsonl", [helpers.row(problem_id="q1"), helpers.row(problem_id="q2")])
@@ -208,6 +219,9 @@ def test_a_root_map_folder_that_does_not_exist_is_an_error(tmp_path, helpers):
     root_map = tmp_path / "roots.yaml"
     root_map.write_text("test: no_such_folder\n")
     with pytest.raises(FFRError, match=r"roots\.yaml: the folder for data_source 'test' is not a folder"):
+        run([rows], tmp_path / "out", root_map_file=root_map)
+    root_map.write_text('test: "videos\\0"\n')
+    with pytest.raises(FFRError, match=r"roots\.yaml: root map must be a mapping of data_source -> folder"):
         run([rows], tmp_path / "out", root_map_file=root_map)
 
 

@@ -63,7 +63,7 @@ def load_root_map(path: Path | None) -> dict[str, str]:
         data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
         raise FFRError(f"{path}: root map is not valid JSON/YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+    if not isinstance(data, dict) or not all(isinstance(v, str) and "\0" not in v for v in data.values()):
         raise FFRError(f"{path}: root map must be a mapping of data_source -> folder")
     return {str(k): v for k, v in data.items()}
 
@@ -209,11 +209,14 @@ def _reason_table(drops: list[Drop], examples: int) -> dict[str, Any]:
 def _check_arguments(inputs: list[Path], out_dir: Path) -> None:
     if not inputs:
         raise FFRError("no input files given")
-    for path in inputs:
-        if not path.is_file():
-            raise FFRError(f"{path}: input file not found" if not path.exists() else f"{path}: input is not a file")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FFRError(f"{out_dir}: --out must be a folder")
+    try:
+        for path in inputs:
+            if not path.is_file():
+                raise FFRError(f"{path}: input file not found" if not path.exists() else f"{path}: input is not a file")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise FFRError(f"{out_dir}: --out must be a folder")
+    except OSError as exc:
+        raise FFRError(f"{exc.filename}: cannot be looked up ({exc.strerror})") from None
 
 
 def _resolve_rows(inputs: list[Path], cfg: PrepareConfig, default_root: Path | None, roots: dict[str, Path]

@@ -34,9 +34,13 @@ class ProbeResult:
 
 def probe_one(path: Path, sampling: FrameSamplingConfig) -> ProbeResult:
     """Open the video, read its facts and decode the frames ``sampling`` would take."""
-    if not path.is_file():
-        return ProbeResult("missing_file", f"{path}: file not found")
-    if path.stat().st_size == 0:
+    try:
+        if not path.is_file():
+            return ProbeResult("missing_file", f"{path}: " + ("not a file" if path.exists() else "file not found"))
+        size = path.stat().st_size
+    except OSError as exc:  # a name too long for the file system, a permission problem on the way
+        return ProbeResult("missing_file", f"{path}: cannot be looked up ({exc.strerror})")
+    if size == 0:
         return ProbeResult("empty_file", f"{path}: file is empty (0 bytes)")
     try:
         info = probe_video(path, sampling.backend, sampling.fallback_backend)
