@@ -83,6 +83,10 @@ def test_bad_yaml_files(tmp_path):
     listed.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="top level of a config file must be a mapping"):
         resolve(Outer(), listed)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"steps: 3\nname: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"binary\.yaml: not UTF-8 text \(byte 0xe9 at line 2\)$"):
+        resolve(Outer(), binary)
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("inner:\n  colour: red\n")
     with pytest.raises(ConfigError, match=r"unknown config key 'inner\.colour'"):

@@ -220,6 +220,9 @@ def test_a_root_map_folder_that_does_not_exist_is_an_error(tmp_path, helpers):
     root_map.write_text("test: no_such_folder\n")
     with pytest.raises(FFRError, match=r"roots\.yaml: the folder for data_source 'test' is not a folder"):
         run([rows], tmp_path / "out", root_map_file=root_map)
+    root_map.write_bytes(b"test: vid\xe9os\n")
+    with pytest.raises(FFRError, match=r"roots\.yaml: is not UTF-8 text \(byte 0xe9 at line 1\)"):
+        run([rows], tmp_path / "out", root_map_file=root_map)
     root_map.write_text('test: "videos\\0"\n')
     with pytest.raises(FFRError, match=r"roots\.yaml: root map must be a mapping of data_source -> folder"):
         run([rows], tmp_path / "out", root_map_file=root_map)

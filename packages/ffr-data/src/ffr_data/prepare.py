@@ -24,7 +24,16 @@ from ffr_data.config import each, field, non_negative, one_of, positive, to_dict
 from ffr_data.errors import FFRError, SchemaError
 from ffr_data.probing import ProbeCache, ProbeResult, probe_all
 from ffr_data.sampling import FrameSamplingConfig
-from ffr_data.schema import DATA_TYPES, Sample, jsonl_line, parse_sample, read_rows, resolve_video, write_text_atomic
+from ffr_data.schema import (
+    DATA_TYPES,
+    Sample,
+    jsonl_line,
+    parse_sample,
+    read_rows,
+    read_text_file,
+    resolve_video,
+    write_text_atomic,
+)
 
 PROBE_CACHE = ".probe_cache.json"
 REPORT = "report.json"
@@ -59,8 +68,9 @@ def load_root_map(path: Path | None) -> dict[str, str]:
         return {}
     if not path.is_file():
         raise FFRError(f"{path}: root map not found")
+    text = read_text_file(path)
     try:
-        data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
+        data = yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
         raise FFRError(f"{path}: root map is not valid JSON/YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) and "\0" not in v for v in data.values()):
