@@ -114,8 +114,8 @@ def test_describe_lists_every_key_with_its_help():
 
 def test_describe_names_each_fields_checks():
     rows = {key: text for key, _, text in describe(Checked)}
-    assert rows["steps"] == "Steps. [must be > 0]"
-    assert rows["betas"] == "Two numbers. [every item must be >= 0 and must be < 1]"
+    assert rows["steps"] == "Steps. (must be > 0)"
+    assert rows["betas"] == "Two numbers. (every item must be >= 0 and must be < 1)"
     assert rows["inner.rate"] == "A rate."
 
 

@@ -188,6 +188,15 @@ def test_a_binary_or_non_utf8_input_is_one_line_naming_the_file(tmp_path, monkey
     assert err.startswith(f"error: {bad}: is ") and "line " in err and "Traceback" not in err
 
 
+def test_list_keys_needs_no_inputs_and_shows_each_rule(monkeypatch, capsys, tmp_path):
+    code, out, _ = ffr(monkeypatch, capsys, "--list-keys")
+    assert code == 0 and "sampling.num_frames" in out and "(must be >= 2)" in out
+    code, _, err = ffr(monkeypatch, capsys, "--out", str(tmp_path))
+    assert code == 2 and err.strip() == "error: no input files given"
+    code, _, err = ffr(monkeypatch, capsys, str(tmp_path / "rows.jsonl"))
+    assert code == 2 and err.strip() == "error: ffr data prepare needs --out FOLDER"
+
+
 # --- the video root ------------------------------------------------------------------------------------------------
 
 def test_symlinks_and_absolute_paths_must_stay_inside_the_video_root(tmp_path, helpers):

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ffr_data.config import describe, resolve
+from ffr_data.errors import FFRError
 
 app = typer.Typer(help="Video datasets: prepare Video-R1-style data, generate the synthetic evidence benchmark.",
                   no_args_is_help=True)
@@ -61,9 +62,10 @@ def synth_command(
 
 @app.command("prepare")
 def prepare_command(
-    inputs: list[str] = typer.Argument(..., help="Input JSON/JSONL files, then optional PrepareConfig key=value "
-                                                 "overrides (e.g. sampling.num_frames=32 workers=4)."),
-    out: Path = typer.Option(..., "--out", help="Output folder: one prepared JSONL per input plus report.json."),
+    inputs: list[str] = typer.Argument(None, help="Input JSON/JSONL files, then optional PrepareConfig key=value "
+                                                  "overrides (e.g. sampling.num_frames=32 workers=4)."),
+    out: Path = typer.Option(None, "--out", help="Output folder: one prepared JSONL per input plus report.json "
+                                                 "(required)."),
     video_root: Path = typer.Option(None, "--video-root", help="Folder relative video paths start from (default: "
                                                                "each input file's folder)."),
     root_map: Path = typer.Option(None, "--root-map", help="JSON/YAML mapping data_source -> video folder "
@@ -80,8 +82,10 @@ def prepare_command(
     if list_keys:
         console.print(_keys_table(PrepareConfig))
         return
-    overrides = [item for item in inputs if _OVERRIDE.match(item) and not Path(item).exists()]
-    files = [Path(item) for item in inputs if item not in overrides]
+    if out is None:
+        raise FFRError("ffr data prepare needs --out FOLDER")
+    overrides = [item for item in inputs or [] if _OVERRIDE.match(item) and not Path(item).exists()]
+    files = [Path(item) for item in inputs or [] if item not in overrides]
     cfg = resolve(PrepareConfig(), config, overrides)
     result = prepare(files, out, cfg, video_root=video_root, root_map_file=root_map, overwrite=overwrite)
     report = result.report

@@ -297,7 +297,7 @@ def resolve(default: T, config_file: str | Path | None = None, overrides: list[s
 
 def describe(cfg_type: type, prefix: str = "") -> list[tuple[str, str, str]]:
     """(key, default, help) for every field, recursively, for ``--help``-style listings; a field's checks are named
-    after its help, e.g. ``[must be > 0]``."""
+    after its help, e.g. ``(must be > 0)``."""
     rows = []
     instance = cfg_type()
     for f in dataclasses.fields(instance):
@@ -306,6 +306,6 @@ def describe(cfg_type: type, prefix: str = "") -> list[tuple[str, str, str]]:
             rows.extend(describe(type(value), prefix=f"{prefix}{f.name}."))
         else:
             rules = "; ".join(check.rule for check in f.metadata.get("checks", ()))
-            help_text = f.metadata.get("help", "") + (f" [{rules}]" if rules else "")
+            help_text = f.metadata.get("help", "") + (f" ({rules})" if rules else "")
             rows.append((f"{prefix}{f.name}", repr(value), help_text))
     return rows
