@@ -214,6 +214,22 @@ class LoadResult:
     errors: list[SchemaError]
 
 
+def read_text(path: str | Path) -> str:
+    """A text file's contents (UTF-8, a leading BOM dropped). A binary file or another encoding raises a
+    ``SchemaError`` naming the file and the line of the first bad byte."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SchemaError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): a binary file or "
+                          "another encoding", file=str(path), row=line) from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise SchemaError("a binary file (NUL byte), not JSON text", file=str(path), row=line)
+    return text
+
+
 def read_rows(path: str | Path) -> list[tuple[int, Any]]:
     """(row number, parsed object) for every row of a JSON list or JSONL file.
 
@@ -223,7 +239,7 @@ def read_rows(path: str | Path) -> list[tuple[int, Any]]:
     path = Path(path)
     if not path.is_file():
         raise SchemaError("file not found", file=str(path))
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     stripped = text.lstrip()
     if path.suffix == ".json" or stripped.startswith("["):
         try:
