@@ -133,7 +133,7 @@ def read_prediction_file(path: str | Path) -> PredictionFile:
         pid = str(pid)
         previous = found.rows.get(pid)
         if previous is not None and previous["status"] == "ok":
-            found.duplicates.append(f"{path}:{index}: id {pid!r} again (first at {first_row[pid]}; kept the first)")
+            found.duplicates.append(f"{path}:{index}: id {pid!r} again (first at row {first_row[pid]}; kept the first)")
             continue
         first_row[pid] = index
         found.rows[pid] = {"problem_id": pid, "status": status, "output": None if output is None else str(output),

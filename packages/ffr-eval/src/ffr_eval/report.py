@@ -41,7 +41,10 @@ def summary_rows(benchmarks: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for name, b in benchmarks.items():
         counts, head, unparseable = b["counts"], b["headline"], b["unparseable"]
-        rows.append([f"{b['title']} ({name})", head["label"], head.get("strict"), head.get("lenient"),
+        label = head["label"]
+        if head.get("official_label") and head["official_label"] != label:
+            label += f"; official: {head['official_label']}"
+        rows.append([f"{b['title']} ({name})", label, head.get("strict"), head.get("lenient"),
                      head.get("official"), f"{counts['scored']}/{counts['samples']}", counts["errors"],
                      "/".join(str(unparseable[r]) if r in unparseable else "–" for r in READINGS),
                      counts["missing_predictions"], counts.get("skipped_rows", 0)])

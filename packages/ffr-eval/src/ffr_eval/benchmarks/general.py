@@ -212,6 +212,7 @@ TEMPCOMPASS = register(Benchmark(
     aggregation=AggregationSpec(breakdowns=("format", "dimension"), group_means=("format",)),
     letter_rule="tempcompass", official="tempcompass", video_r1_files=("eval_tempcompass.json", "tempcompass.json"),
     dirnames=("TempCompass", "tempcompass"),
-    notes=("rule-based ratings only: replies that need TempCompass's GPT judge count as unparseable;",
+    notes=("rule-based ratings only: replies that need TempCompass's GPT judge are unparseable (strict, lenient) or "
+           "score 0 and are flagged (official, as lmms-eval without a judge);",
            "caption-matching lines are shown as lettered options; captioning is skipped (judge-only)."),
 ))
