@@ -14,10 +14,7 @@ from typer.testing import CliRunner
 from ffr_data.cli_root import build_app
 from ffr_data.errors import ConfigError, VideoError
 from ffr_data.video import decode_frames
-from ffr_eval.benchmarks import load_benchmark
-from ffr_eval.config import DecodingConfig, EvalConfig
 from ffr_eval.generation import BatchGenerator
-from ffr_eval.runner import run_eval
 
 
 def ffr(*args):
@@ -154,18 +151,15 @@ def test_ffr_eval_counts_a_corrupt_video_and_scores_the_rest(tiny_student_dir, s
     assert (out / "synth/scored.jsonl").is_file()
 
 
-def test_ffr_eval_data_option_names_one_benchmark(synth_root, tmp_path):
+def test_ffr_eval_takes_data_like_score_and_names_folders_as_the_registry(tiny_student_dir, synth_root, tmp_path):
     result = ffr("--model", tmp_path, "--benchmarks", "synth,mvbench", "--data", synth_root / "test.jsonl",
                  "--out", tmp_path / "x")
     assert isinstance(result.exception, ConfigError) and "names one benchmark's annotation" in str(result.exception)
-    copy = tmp_path / "copy"
-    shutil.copytree(synth_root, copy)
-    loaded = load_benchmark("synth", EvalConfig(per_benchmark={"synth": {"annotation": str(copy / "test.jsonl")}}))
-    assert len(loaded.samples) == 4
-
-
-def test_run_folders_use_the_registry_name(tiny_student_dir, synth_root, tmp_path):
-    run_eval(EvalConfig(model=str(tiny_student_dir), benchmarks=["SYNTH", "synth"], data_root=str(synth_root),
-                        out=str(tmp_path / "run"), limit=1, decoding=DecodingConfig(max_new_tokens=2), progress=False,
-                        chart=False))
-    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.is_dir()) == ["synth"]
+    out = tmp_path / "run"
+    result = ffr("--model", tiny_student_dir, "--benchmarks", "SYNTH", "--data", synth_root / "test.jsonl",
+                 "--out", out, "limit=1", "decoding.max_new_tokens=2", "progress=false", "chart=false")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["synth"]
+    synth = json.loads((out / "results.json").read_text())["benchmarks"]["synth"]
+    assert synth["settings"]["source"]["files"] == [str(synth_root / "test.jsonl")]
+    assert synth["counts"]["scored"] == 1 and synth["headline"]["official_metric"] == "mean_acc"
