@@ -20,6 +20,7 @@ from typing import Any
 
 from ffr_data.config import field
 from ffr_data.errors import FFRError
+from ffr_train.checkpoint import latest_checkpoint
 
 # Each variant is a set of `ffr train` overrides on top of the shared base; None means "evaluate the SFT model".
 VARIANTS: dict[str, dict[str, Any] | None] = {
@@ -139,8 +140,10 @@ class Experiment:
         args = ["train", *self._base(run.seed), "student.sft_before_rl=false",
                 f"student.path={self.student_dirs(run.seed)[1]}", f"output_dir={run.dir}",
                 f"optim.steps={self.cfg.steps}", f"eval.every={self.cfg.eval_every}", *overrides]
-        if (run.dir / "checkpoints").is_dir():
+        if latest_checkpoint(run.dir) is not None:
             args.append("--resume")
+        elif (run.dir / "config.json").exists():  # an attempt that died before its first checkpoint: start again
+            args.append("--overwrite")
         self.say(f"training {run.variant} seed {run.seed}")
         _ffr(args, self.out / "logs" / f"{run.variant}-seed-{run.seed}.log")
 

@@ -86,6 +86,9 @@ def generate_groups(
         **expand, past_key_values=cache, max_new_tokens=params.max_new_tokens, do_sample=params.do_sample,
         temperature=params.temperature if params.do_sample else None,
         top_p=params.top_p if params.do_sample else None, top_k=None, use_cache=True,
+        # transformers turns synced_gpus on under ZeRO-3; the engine gathers the weights and removes the hooks, so
+        # every rank generates on its own (and a rank with nothing to generate does not take part).
+        synced_gpus=False,
         eos_token_id=eos_id, pad_token_id=pad_id, suppress_tokens=list(suppress_ids) or None,
     )
     reset_rope_deltas(model)

@@ -28,7 +28,7 @@ import torch
 from ffr_data.clips import ClipTools, FrameCache
 from ffr_data.decode_batch import DecodedBatch, Skipped, decode_samples
 from ffr_data.patch import EvidencePatch
-from ffr_data.prompting import build_prompt, render_patch
+from ffr_data.prompting import PatchMedia, build_prompt, render_patch
 from ffr_data.schema import Sample
 from ffr_data.video import Frames, VideoInfo
 from ffr_teacher import RepairRequest
@@ -73,6 +73,7 @@ class StepData:
     slots: list[Slot]
     skipped: list[Skipped] = field(default_factory=list)
     teacher: TeacherStats = field(default_factory=TeacherStats)
+    generated_tokens: dict[str, int] = field(default_factory=dict)  # per pass: "first_pass", "repair"
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def collect_step(ctx: StepContext, samples: Sequence[Sample]) -> StepData:
     repairs, stats = repair_failed(ctx, batch, texts, parts) if cfg.algo == "ffr" else ({}, TeacherStats())
     slots = [_slot(cfg, g, i, prompts[g], groups[g][i], texts[g][i], parts[g][i], repairs.get((g, i)))
              for g in range(len(batch.samples)) for i in range(cfg.rollout.group_size)]
-    return StepData(batch.samples, slots, batch.skipped, stats)
+    generated = {"first_pass": sum(int(c.numel()) for group in groups for c in group),
+                 "repair": sum(int(r.completion.numel()) for r in repairs.values() if r.completion is not None)}
+    return StepData(batch.samples, slots, batch.skipped, stats, generated)
 
 
 @dataclass(frozen=True)
@@ -196,16 +199,29 @@ def _slot(cfg: TrainConfig, g: int, i: int, prompt: EncodedPrompt, completion: t
                 reward, text, parts, repair.text, repair.parts, repair.patch, repair.reason)
 
 
-def placeholder_slot(processor, cfg: TrainConfig, sample: Sample) -> Slot:
-    """A tiny slot (two blank frames at the smallest size, one EOS token) for zero-weight passes: a rank with fewer
-    micro-batches than another still runs its forward and backward through every parameter, video tower included,
-    so every rank joins every collective."""
+@dataclass(frozen=True)
+class Placeholders:
+    """Tiny zero-weight slots (blank frames at the smallest size, one EOS token). A rank with fewer micro-batches
+    than another runs one of these instead, and under ZeRO-3 a micro-batch without images gets the image one when
+    another rank's has images: every rank then calls every module — vision tower included — the same number of
+    times, so the per-module parameter gathers of ZeRO-3 (and DDP's gradient reduction) line up across ranks."""
+
+    video: Slot
+    video_and_image: Slot
+
+
+def placeholder_slots(processor, cfg: TrainConfig, sample: Sample) -> Placeholders:
     side = 2 * cfg.sampling.patch_multiple
     count = max(2, cfg.sampling.frame_factor)
-    info = VideoInfo("placeholder", count, 1.0, float(count), side, side, "none")
-    frames = Frames(np.zeros((count, side, side, 3), np.uint8), tuple(range(count)), tuple(map(float, range(count))),
-                    info)
-    prompt = encode_prompt(processor, build_prompt(sample, frames, cfg.prompt))
+
+    def blank(n: int) -> Frames:
+        info = VideoInfo("placeholder", n, 1.0, float(n), side, side, "none")
+        return Frames(np.zeros((n, side, side, 3), np.uint8), tuple(range(n)), tuple(map(float, range(n))), info)
+
     eos = torch.tensor([processor.tokenizer.eos_token_id])
     reward = rir({"accuracy": 0.0}, None, correct=False, kappa=0.0, lam=0.0)
-    return Slot(-1, -1, prompt, eos, reward, "", {"accuracy": 0.0})
+    slots = []
+    for patch in (None, PatchMedia(text="", images=[blank(1)], image_captions=[""])):
+        prompt = encode_prompt(processor, build_prompt(sample, blank(count), cfg.prompt, patch))
+        slots.append(Slot(-1, -1, prompt, eos, reward, "", {"accuracy": 0.0}))
+    return Placeholders(*slots)

@@ -56,6 +56,7 @@ def step_metrics(data: StepData, update: dict[str, float], timer: PhaseTimer, el
         "len/completion_tokens": generated_tokens / n if n else 0.0,
         "len/first_pass_chars": first_tokens / n if n else 0.0,
         "throughput/train_tokens_per_s": generated_tokens / elapsed if elapsed else 0.0,
+        **{f"tokens/generated_{k}": float(v) for k, v in data.generated_tokens.items()},
         "time/step": elapsed,
         "data/skipped_samples": float(len(data.skipped)),
         **{f"update/{k}": v for k, v in update.items()},

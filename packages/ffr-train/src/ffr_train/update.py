@@ -21,7 +21,7 @@ from ffr_data.errors import FFRError
 from ffr_train.algorithms import ADVANTAGES, policy_loss
 from ffr_train.config import LossConfig, OptimConfig
 from ffr_train.rollout import completion_logprobs
-from ffr_train.step import Slot
+from ffr_train.step import Placeholders, Slot
 
 
 class NonFiniteLossError(FFRError):
@@ -64,11 +64,19 @@ def slot_length(slot: Slot) -> int:
     return slot.prompt.length + int(slot.completion.numel())
 
 
+def has_images(slot: Slot) -> bool:
+    return "pixel_values" in slot.prompt.media
+
+
 @dataclass(frozen=True)
 class MicroBatch:
     slots: list[Slot]
     advantages: list[float]
-    placeholder: bool = False  # a zero-weight pass that keeps this rank in step with the others
+    weights: list[float]  # 1 for a trained slot, 0 for a placeholder that keeps this rank in step with the others
+
+    @property
+    def placeholder(self) -> bool:
+        return not any(self.weights)
 
 
 class Reference:
@@ -88,12 +96,12 @@ class Reference:
 class Updater:
     def __init__(self, accelerator, model, optimizer, reference: Reference | None, loss_cfg: LossConfig,
                  optim_cfg: OptimConfig, *, group_size: int, pad_id: int, token_budget: int, max_rows: int,
-                 placeholder: Slot):
+                 placeholders: Placeholders):
         self.accelerator, self.model, self.optimizer, self.reference = accelerator, model, optimizer, reference
         self.loss_cfg, self.optim_cfg = loss_cfg, optim_cfg
         self.group_size, self.pad_id = group_size, pad_id
         self.token_budget, self.max_rows = token_budget, max_rows
-        self.placeholder = placeholder
+        self.placeholders = placeholders
         self.deepspeed = accelerator.distributed_type.value == "DEEPSPEED"
 
     # -- collectives -------------------------------------------------------------------------------------------
@@ -115,15 +123,28 @@ class Updater:
 
     # -- the update --------------------------------------------------------------------------------------------
     def micro_batches(self, slots: list[Slot], advantages: list[float]) -> list[MicroBatch]:
+        """This rank's micro-batches, as many as the rank that needs most, each with images whenever any rank's
+        micro-batch at that position has images (see :class:`~ffr_train.step.Placeholders`)."""
         packed = pack_micro_batches([slot_length(s) for s in slots], self.token_budget, self.max_rows)
-        batches = [MicroBatch([slots[i] for i in idx], [advantages[i] for i in idx]) for idx in packed]
-        count = int(self._all_reduce([len(batches)], "max")[0])
-        return batches + [MicroBatch([self.placeholder], [0.0], placeholder=True)] * (count - len(batches))
+        count = int(self._all_reduce([len(packed)], "max")[0])
+        local = [[slots[i] for i in idx] for idx in packed]
+        flags = [float(any(has_images(s) for s in b)) for b in local] + [0.0] * (count - len(local))
+        if self.accelerator.num_processes > 1:
+            flags = self._all_reduce(flags, "max")
+        batches = []
+        for k in range(count):
+            rows = local[k] if k < len(local) else []
+            advs = [advantages[i] for i in packed[k]] if k < len(local) else []
+            if not rows or (flags[k] and not any(has_images(s) for s in rows)):
+                rows = [*rows, self.placeholders.video_and_image if flags[k] else self.placeholders.video]
+                advs = [*advs, 0.0]
+            batches.append(MicroBatch(rows, advs, [0.0 if s.group < 0 else 1.0 for s in rows]))
+        return batches
 
     def update(self, slots: list[Slot], step: int) -> dict[str, float]:
         cfg = self.loss_cfg
         rewards = torch.tensor([s.reward.total for s in slots], dtype=torch.float32)
-        advantages = ADVANTAGES.get(cfg.advantage)(rewards, self.group_size, cfg.advantage_eps)
+        advantages = ADVANTAGES.get(cfg.advantage)(rewards, self.group_size, cfg.advantage_eps) if slots else rewards
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, self.optim_cfg)
         batches = self.micro_batches(slots, advantages.tolist())
@@ -149,6 +170,7 @@ class Updater:
         stats["micro_batches"] = float(len(batches))
         stats["padded_tokens"] = float(sum(len(b.slots) * max(slot_length(s) for s in b.slots)
                                            for b in batches if not b.placeholder))
+        stats["placeholder_rows"] = float(sum(w == 0 for b in batches for w in b.weights))
         return stats
 
     @torch.no_grad()
@@ -163,6 +185,7 @@ class Updater:
         with no_sync:
             logp, mask = completion_logprobs(self.model, [s.prompt for s in batch.slots],
                                              [s.completion for s in batch.slots], self.pad_id)
+            mask = mask * torch.tensor(batch.weights, dtype=mask.dtype, device=mask.device).unsqueeze(-1)
             adv = torch.tensor(batch.advantages, dtype=torch.float32, device=logp.device)
             old = old_lp.to(logp.device) if old_lp is not None else logp.detach()
             loss, stats = policy_loss(
@@ -170,15 +193,13 @@ class Updater:
                 beta=self.loss_cfg.beta, eps_low=self.loss_cfg.clip_eps, eps_high=self.loss_cfg.clip_eps_high,
                 aggregation=self.loss_cfg.aggregation, total_tokens=total_tokens, total_sequences=total_seqs,
             )
-            if batch.placeholder:
-                loss = loss * 0.0
             # Decided together, so that no rank goes on to a collective that another has abandoned.
             if self._all_reduce([float(not torch.isfinite(loss))], "max")[0]:
                 raise NonFiniteLossError(f"non-finite loss ({float(loss.detach())}) in a micro-batch; nothing was "
                                          "applied for this step and no checkpoint is written from it")
             norm = self._backward(loss, last)
         stats["loss"] = float(loss.detach())
-        return stats, 0.0 if batch.placeholder else stats["tokens"], norm
+        return stats, stats["tokens"], norm
 
     def _backward(self, loss: torch.Tensor, last: bool) -> float | None:
         if self.deepspeed:
