@@ -59,7 +59,7 @@ def synth_command(
     counts = {split: n for split, n in given.items() if n is not None}
     report = generate_benchmark(out, cfg, counts, seed, workers=workers)
     table = Table("split", "difficulty", "questions", "answers", "attempts", "rejections", "patch clearer",
-                  title=f"synthetic benchmark ({preset}) in {out} ({report['seconds']:.1f} s)")
+                  title=f"synthetic benchmark in {out} ({preset} preset, {report['seconds']:.1f} s)")
     for split, info in report["splits"].items():
         check = info["self_check"]
         answers = "/".join(str(n) for n in info["answers"].values())
