@@ -51,12 +51,23 @@ def probe_model(cfg: TrainConfig, model_dir: str, data_file: str, checks: list[s
     return summarise(records), [dataclasses.asdict(r) for r in records]
 
 
+# Summary keys and their column headings: accuracies in %, then the all-fail share of the sampled first-pass groups
+# and, on those all-fail questions, the patched pass (sampled success rate, any success among G, greedy).
+COLUMNS = {"questions": "n", "chance": "chance", "greedy": "greedy", "patch": "patch", "text": "text",
+           "blind": "blind", "all_fail_share": "all-fail", "all_fail_patched_sampled": "repair",
+           "all_fail_patched_any": "repair any", "all_fail_patched_greedy": "repair greedy"}
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return "-"
+    return str(value) if key == "questions" else f"{100 * value:.1f}"
+
+
 def _table(title: str, summary: dict[str, dict]) -> Table:
-    columns = ["questions", "chance", "greedy", "patch", "text", "blind", "all_fail_share", "all_fail_patched_sampled",
-               "all_fail_patched_greedy"]
-    table = Table("family", *columns, title=title)
+    table = Table("family", *COLUMNS.values(), title=title)
     for family, entry in summary.items():
-        table.add_row(family, *("-" if entry.get(c) is None else str(entry[c]) for c in columns))
+        table.add_row(family, *(_cell(key, entry.get(key)) for key in COLUMNS))
     return table
 
 
