@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -11,6 +13,7 @@ import numpy as np
 from ffr_data.config import field
 from ffr_data.video import VideoInfo
 
+VideoBackend = Literal["decord", "torchcodec", "opencv"]
 PATCH_MULTIPLE = {"qwen2_vl": 28, "qwen2_5_vl": 28, "qwen3_vl": 32, "qwen3_vl_moe": 32}
 
 
@@ -28,9 +31,13 @@ class FrameSamplingConfig:
     patch_multiple: int = field(28, help="Frame sides are rounded to this multiple (28 for Qwen2/2.5-VL, 32 for "
                                          "Qwen3-VL): patch size x spatial merge size.")
     frame_factor: int = field(2, help="The frame count is a multiple of this (the temporal patch size).")
-    backend: str = field("decord", help="Video decoder: decord or opencv.")
-    fallback_backend: str | None = field("opencv", help="Decoder used (and logged) when the first cannot open a "
-                                                        "file; None disables the fallback.")
+    backend: VideoBackend = field("decord", help="Video decoder: decord, torchcodec (faster; needs FFmpeg's "
+                                                  "shared libraries, see the ffr-data README) or opencv.")
+    fallback_backend: VideoBackend | None = field("opencv", help="Decoder used (and logged) when the first cannot "
+                                                                 "open a file; None disables the fallback.")
+    decode_workers: int = field(2, help="Readers that decode one video's frames in parallel, each over its own run "
+                                        "of frames in time order (1 decodes with a single reader). Speed only: the "
+                                        "frames are the same.")
 
 
 def frame_count(info: VideoInfo, cfg: FrameSamplingConfig) -> int:
@@ -77,10 +84,14 @@ def target_size(height: int, width: int, cfg: FrameSamplingConfig, n_frames: int
     return smart_resize(height, width, cfg.patch_multiple, cfg.min_pixels, cap)
 
 
-def resize_frames(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize (T, H, W, 3) uint8 frames; area interpolation when shrinking, cubic when enlarging."""
-    if array.shape[1:3] == (height, width):
-        return array
-    shrinking = height * width < array.shape[1] * array.shape[2]
-    interp = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    return np.stack([cv2.resize(frame, (width, height), interpolation=interp) for frame in array])
+def resize_frames(frames: np.ndarray | Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+    """Resize uint8 RGB frames, a (T, H, W, 3) array or a sequence of (H, W, 3) frames, into one new array; area
+    interpolation when shrinking, cubic when enlarging. An array already at that size is returned as it is."""
+    source_height, source_width = frames[0].shape[:2]
+    if (source_height, source_width) == (height, width):
+        return frames if isinstance(frames, np.ndarray) else np.stack(frames)
+    interp = cv2.INTER_AREA if height * width < source_height * source_width else cv2.INTER_CUBIC
+    out = np.empty((len(frames), height, width, 3), np.uint8)
+    for frame, resized in zip(frames, out, strict=True):
+        cv2.resize(frame, (width, height), dst=resized, interpolation=interp)
+    return out
