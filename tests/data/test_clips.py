@@ -57,11 +57,15 @@ def test_sample_frames_is_the_students_view(video_path, helpers):
     {"decode_workers": 1}, {"decode_workers": 2}, {"decode_workers": 3},
     pytest.param({"backend": "torchcodec"}, marks=pytest.mark.skipif(
         not torchcodec_available(), reason="torchcodec cannot be loaded here (it needs FFmpeg's shared libraries)"))])
-def test_sampled_pixels_and_timestamps_are_the_raw_decoders_resized(textured_video, settings):
+def test_sampled_pixels_and_timestamps_are_the_raw_decoders_resized(textured_video, settings, monkeypatch):
     """What sample_frames has always returned: decord's frames at the uniform indices, each shrunk with OpenCV's
     area interpolation to the frame cap; the same whatever the backend or the number of parallel readers."""
     import cv2
     import decord
+
+    from ffr_data import video
+
+    monkeypatch.setattr(video, "MIN_PARALLEL_PIXELS", 0)  # split these small frames too
 
     cfg = FrameSamplingConfig(num_frames=10, max_pixels=112 * 56, min_pixels=28 * 28, **settings)
     frames = sample_frames(str(textured_video), cfg)
@@ -142,6 +146,9 @@ def test_one_reader_per_video_shared_by_the_probe_and_the_reads(textured_video, 
         return original(path, *args, **kwargs)
 
     monkeypatch.setattr(decord, "VideoReader", counting_reader)
+    from ffr_data import video
+
+    monkeypatch.setattr(video, "MIN_PARALLEL_PIXELS", 0)  # split these small frames too
     cache = FrameCache()
     cfg = FrameSamplingConfig(num_frames=10, decode_workers=1)
     sample_frames(str(textured_video), cfg, cache)

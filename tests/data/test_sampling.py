@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -113,3 +114,12 @@ def test_an_unknown_backend_is_refused_when_the_config_loads(key):
         resolve(PrepareConfig(), overrides=[f"{key}=pyav"])
     assert getattr(resolve(PrepareConfig(), overrides=[f"{key}=torchcodec"]).sampling,
                    key.split(".")[1]) == "torchcodec"
+
+
+def test_resizing_in_parallel_gives_the_same_frames():
+    frames = np.random.default_rng(2).integers(0, 255, (9, 270, 480, 3), dtype=np.uint8)
+    one = resize_frames(frames, 168, 280)
+    np.testing.assert_array_equal(resize_frames(frames, 168, 280, workers=2), one)
+    np.testing.assert_array_equal(resize_frames(list(frames), 168, 280, workers=3), one)
+    expected = np.stack([cv2.resize(f, (280, 168), interpolation=cv2.INTER_AREA) for f in frames])
+    np.testing.assert_array_equal(one, expected)

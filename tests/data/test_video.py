@@ -49,11 +49,25 @@ def test_decoded_frames_are_the_requested_ones(pattern_video, backend, helpers):
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
-def test_parallel_readers_return_the_same_frames(pattern_video, workers):
+def test_parallel_readers_return_the_same_frames(pattern_video, workers, monkeypatch):
+    from ffr_data import video
+
+    monkeypatch.setattr(video, "MIN_PARALLEL_PIXELS", 0)  # these small frames would not be split otherwise
+    monkeypatch.setattr(video, "MIN_RUN_FRAMES", 2)
     wanted = [31, 0, 5, 17, 9, 9, 30, 2]
     reference = decode_frames(pattern_video, indices=wanted).array
     reader = open_video(pattern_video)
     np.testing.assert_array_equal(read_frames(reader, wanted, workers), reference)
+
+
+def test_only_large_requests_are_split_over_readers():
+    from ffr_data.video import parallel_runs
+
+    assert parallel_runs(16, 640 * 360, 2) == 2
+    assert parallel_runs(16, 640 * 360, 8) == 4  # at least 4 frames per run
+    assert parallel_runs(7, 640 * 360, 2) == 1
+    assert parallel_runs(16, 112 * 112, 2) == 1  # small frames: a second reader costs more than it saves
+    assert parallel_runs(16, 640 * 360, 1) == 1
 
 
 @needs_torchcodec

@@ -118,7 +118,8 @@ def sample_frames(path: str, cfg: FrameSamplingConfig, cache: FrameCache | None 
     indices = sample_indices(info, cfg)
     raw = cache.frames(info, indices, cfg.decode_workers)
     height, width = target_size(info.height, info.width, cfg, len(indices))
-    return Frames(resize_frames(raw, height, width), tuple(indices), tuple(i / info.fps for i in indices), info)
+    return Frames(resize_frames(raw, height, width, cfg.decode_workers), tuple(indices),
+                  tuple(i / info.fps for i in indices), info)
 
 
 class ClipTools:

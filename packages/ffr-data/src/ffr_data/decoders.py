@@ -36,13 +36,13 @@ class Reader:
 
     name: ClassVar[str] = ""
 
-    def __init__(self, path: str, threads: int):
+    def __init__(self, path: str, threads: int, *, check_first_frame: bool = True):
         self.path, self.threads = path, threads
         self.num_frames, self.fps = self._open()
         if self.num_frames <= 0 or not self.fps > 0:
             raise VideoError(path, f"{self.name} finds no decodable frames (frame count {self.num_frames}, "
                                    f"fps {self.fps:g})")
-        self._first: np.ndarray | None = self._checked([0])[0]
+        self._first: np.ndarray | None = self._checked([0])[0] if check_first_frame else None
 
     def _open(self) -> tuple[int, float]:
         """Open the file; its frame count and fps. Raise VideoError when it cannot be opened."""
