@@ -7,7 +7,6 @@ import pytest
 
 from conftest import write_video
 from ffr_data.clips import ClipTools, FrameCache, sample_frames
-from ffr_data.decoders import torchcodec_available
 from ffr_data.errors import VideoError
 from ffr_data.sampling import FrameSamplingConfig
 from ffr_data.synth import student_sampling
@@ -53,11 +52,9 @@ def test_sample_frames_is_the_students_view(video_path, helpers):
     assert [helpers.frame_index_of(f, levels) for f in frames.array] == list(frames.indices)
 
 
-@pytest.mark.parametrize("settings", [
-    {"decode_workers": 1}, {"decode_workers": 2}, {"decode_workers": 3},
-    pytest.param({"backend": "torchcodec"}, marks=pytest.mark.skipif(
-        not torchcodec_available(), reason="torchcodec cannot be loaded here (it needs FFmpeg's shared libraries)"))])
-def test_sampled_pixels_and_timestamps_are_the_raw_decoders_resized(textured_video, settings, monkeypatch):
+@pytest.mark.parametrize("settings", [{"decode_workers": 1}, {"decode_workers": 2}, {"decode_workers": 3},
+                                      {"backend": "torchcodec"}])
+def test_sampled_pixels_and_timestamps_are_the_raw_decoders_resized(textured_video, settings, monkeypatch, helpers):
     """What sample_frames has always returned: decord's frames at the uniform indices, each shrunk with OpenCV's
     area interpolation to the frame cap; the same whatever the backend or the number of parallel readers."""
     import cv2
@@ -66,7 +63,7 @@ def test_sampled_pixels_and_timestamps_are_the_raw_decoders_resized(textured_vid
     from ffr_data import video
 
     monkeypatch.setattr(video, "MIN_PARALLEL_PIXELS", 0)  # split these small frames too
-
+    helpers.require_backend(settings.get("backend", "decord"))
     cfg = FrameSamplingConfig(num_frames=10, max_pixels=112 * 56, min_pixels=28 * 28, **settings)
     frames = sample_frames(str(textured_video), cfg)
     assert frames.indices == (0, 4, 9, 13, 17, 22, 26, 30, 35, 39)

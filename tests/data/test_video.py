@@ -13,14 +13,10 @@ import sys
 import numpy as np
 import pytest
 
-from ffr_data.decoders import torchcodec_available
 from ffr_data.errors import ConfigError, VideoError
 from ffr_data.video import decode_frames, indices_for_timestamps, open_video, probe_video, read_frames
 
-needs_torchcodec = pytest.mark.skipif(
-    not torchcodec_available(), reason="torchcodec cannot be loaded here: it needs FFmpeg's shared libraries "
-                                       "(apt-get install ffmpeg) and torch's CUDA libraries")
-BACKENDS = ["decord", "opencv", pytest.param("torchcodec", marks=needs_torchcodec)]
+BACKENDS = ["decord", "opencv", "torchcodec"]
 
 
 @pytest.fixture(params=["mp4v", "h264"])
@@ -29,7 +25,8 @@ def pattern_video(request, video_path, h264_path):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_probe_reads_the_facts(pattern_video, backend):
+def test_probe_reads_the_facts(pattern_video, backend, helpers):
+    helpers.require_backend(backend)
     info = probe_video(pattern_video, backend=backend)
     assert (info.num_frames, info.fps, info.duration) == (32, 8.0, 4.0)
     assert (info.width, info.height, info.backend) == (112, 112, backend)
@@ -37,6 +34,7 @@ def test_probe_reads_the_facts(pattern_video, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_decoded_frames_are_the_requested_ones(pattern_video, backend, helpers):
+    helpers.require_backend(backend)
     wanted = [31, 0, 5, 17, 9, 9, 30]  # out of order, repeated, around B-frames
     frames = decode_frames(pattern_video, indices=wanted, backend=backend,
                            info=probe_video(pattern_video, backend=backend))
@@ -70,8 +68,8 @@ def test_only_large_requests_are_split_over_readers():
     assert parallel_runs(16, 640 * 360, 1) == 1
 
 
-@needs_torchcodec
-def test_torchcodec_gives_decords_pixels(pattern_video):
+def test_torchcodec_gives_decords_pixels(pattern_video, helpers):
+    helpers.require_backend("torchcodec")
     indices = [0, 3, 8, 13, 21, 31]
     decord = decode_frames(pattern_video, indices=indices, backend="decord")
     torchcodec = decode_frames(pattern_video, indices=indices, backend="torchcodec")
@@ -109,13 +107,14 @@ def test_corrupt_and_empty_files_raise_video_errors_naming_the_file(tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("fallback", [None, "opencv"])
-def test_damaged_frame_data_is_a_video_error_at_every_step(corrupt_video_path, backend, fallback):
+def test_damaged_frame_data_is_a_video_error_at_every_step(corrupt_video_path, backend, fallback, helpers):
     """The container opens (32 frames at 8 fps) but the first frames' data is zeros: the decoder's own exception
     (decord's DECORDError from avcodec_send_packet, TorchCodec's RuntimeError) must not escape, whichever entry point
     reads the file; with a fallback decoder that fails too, the first decoder's error is the one reported."""
     from ffr_data.clips import ClipTools, sample_frames
     from ffr_data.sampling import FrameSamplingConfig
 
+    helpers.require_backend(backend)
     path = str(corrupt_video_path)
     cfg = FrameSamplingConfig(num_frames=8, backend=backend, fallback_backend=fallback)
     calls = {"probe_video": lambda: probe_video(path, backend, fallback),
