@@ -187,15 +187,21 @@ def test_an_unknown_backend_is_a_config_error_naming_the_key(video_path):
         probe_video(video_path, backend="pyav")
 
 
-def test_torchcodec_that_cannot_load_is_a_config_error(video_path, monkeypatch):
+@pytest.mark.parametrize("missing", ["the package", "FFmpeg"])
+def test_torchcodec_that_cannot_load_is_a_config_error(video_path, monkeypatch, missing):
+    """Not a VideoError: no file is at fault, and the fallback decoder must not quietly take over every video."""
     from ffr_data import decoders
 
     decoders._torchcodec_decoder.cache_clear()
-    monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # what an import failure looks like
+    if missing == "the package":
+        monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # what an import failure looks like
+    else:
+        torchcodec = pytest.importorskip("torchcodec")
+        monkeypatch.setattr(torchcodec, "ffmpeg_major_version", None)  # how TorchCodec says FFmpeg did not load
     try:
         with pytest.raises(ConfigError, match=r"sampling\.backend.*torchcodec cannot be loaded.*apt-get install "
                                               r"ffmpeg"):
-            probe_video(video_path, backend="torchcodec", fallback=None)
+            probe_video(video_path, backend="torchcodec")
     finally:
         decoders._torchcodec_decoder.cache_clear()
 

@@ -111,13 +111,17 @@ class DecordReader(Reader):
 @functools.cache
 def _torchcodec_decoder():
     """TorchCodec's VideoDecoder class, or a ConfigError saying why it cannot be loaded (checked once)."""
+    needs = ("config key 'sampling.backend': torchcodec cannot be loaded here. It needs `pip install torchcodec` "
+             "(a release matching the installed torch), FFmpeg's shared libraries (Debian/Ubuntu: apt-get install "
+             "ffmpeg) and torch's CUDA libraries")
     try:
+        import torchcodec
         from torchcodec.decoders import VideoDecoder
     except Exception as exc:
-        raise ConfigError(
-            "config key 'sampling.backend': torchcodec cannot be loaded here. It needs `pip install torchcodec` (a "
-            "release matching the installed torch), FFmpeg's shared libraries, versions 4 to 7 (Debian/Ubuntu: "
-            f"apt-get install ffmpeg), and torch's CUDA libraries ({_detail(exc)[:160]})") from None
+        raise ConfigError(f"{needs} ({_detail(exc)[:160]})") from None
+    # Importing works without FFmpeg (TorchCodec's image decoders do not need it); its video decoder does not.
+    if getattr(torchcodec, "ffmpeg_major_version", 0) is None:
+        raise ConfigError(f"{needs} (no usable FFmpeg found)")
     return VideoDecoder
 
 
