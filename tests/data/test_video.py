@@ -58,14 +58,18 @@ def test_parallel_readers_return_the_same_frames(pattern_video, workers, monkeyp
     np.testing.assert_array_equal(read_frames(reader, wanted, workers), reference)
 
 
-def test_only_large_requests_are_split_over_readers():
-    from ffr_data.video import parallel_runs
+def test_only_requests_that_gain_are_split_over_readers():
+    from ffr_data.video import decode_runs, parallel_runs
 
     assert parallel_runs(16, 640 * 360, 2) == 2
     assert parallel_runs(16, 640 * 360, 8) == 4  # at least 4 frames per run
     assert parallel_runs(7, 640 * 360, 2) == 1
-    assert parallel_runs(16, 112 * 112, 2) == 1  # small frames: a second reader costs more than it saves
+    assert parallel_runs(16, 112 * 112, 2) == 1  # small frames: a thread hand-off costs more than it saves
     assert parallel_runs(16, 640 * 360, 1) == 1
+    assert decode_runs(16, 640 * 360, 240, 2) == 2  # an 8 s clip at 30 fps: frames 16 apart
+    assert decode_runs(16, 640 * 360, 512, 2) == 2
+    assert decode_runs(16, 640 * 360, 1800, 2) == 1  # 60 s: 120 apart, a second reader's open costs too much
+    assert decode_runs(8, 112 * 112, 32, 2) == 1
 
 
 def test_torchcodec_gives_decords_pixels(pattern_video, helpers):

@@ -35,10 +35,11 @@ class FrameSamplingConfig:
                                                   "shared libraries, see the ffr-data README) or opencv.")
     fallback_backend: VideoBackend | None = field("opencv", help="Decoder used (and logged) when the first cannot "
                                                                  "open a file; None disables the fallback.")
-    decode_workers: int = field(2, help="Threads working on one video: its frames are split into runs in time "
-                                        "order, each decoded by its own reader, and resized, in parallel (only when "
-                                        "that gains: at least 4 frames per run, of at least 50,000 pixels). 1 "
-                                        "decodes with one reader. Speed only: the frames are the same.")
+    decode_workers: int = field(2, help="Threads working on one video: its frames are resized, and decoded by "
+                                        "parallel readers over runs in time order, in parallel where that gains "
+                                        "(frames of 50,000+ pixels, 4+ per run; for decoding also at most 32 frames "
+                                        "apart on average). 1: one thread, one reader. Speed only: the frames are "
+                                        "the same.")
 
 
 def frame_count(info: VideoInfo, cfg: FrameSamplingConfig) -> int:

@@ -139,17 +139,28 @@ def video_info(reader: Reader) -> VideoInfo:
 
 
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ffr-decode")
-# A second reader pays for its own open (decord reads the whole packet index) and a thread hand-off; below these a
-# request is decoded by one reader (measured: 8 frames of 112x112 took 1.9 ms with one reader, 3.1 ms with two).
+# Work is shared out only where it gains (benchmarks/decode.py): small frames cost less than a thread hand-off (8
+# frames of 112x112 took 1.9 ms with one reader, 3.1 ms with two), and a second reader pays for its own open, in
+# which decord and TorchCodec read the index of every packet in the file: worth it when the frames asked for are close
+# together (decoding is then the cost: 8 s clips, 1.3-1.7x faster), not when they are far apart in a long video
+# (seeking is then the cost, and a 60 s mp4v decoded slower with two readers than with one).
 MIN_RUN_FRAMES = 4
 MIN_PARALLEL_PIXELS = 50_000
+MAX_SPLIT_GAP = 32
 
 
 def parallel_runs(count: int, frame_pixels: int, workers: int) -> int:
-    """How many parallel runs ``count`` distinct frames of ``frame_pixels`` pixels are split into."""
+    """Into how many parallel runs ``count`` frames of ``frame_pixels`` pixels each are split (for resizing)."""
     if frame_pixels < MIN_PARALLEL_PIXELS:
         return 1
     return max(1, min(workers, count // MIN_RUN_FRAMES))
+
+
+def decode_runs(count: int, frame_pixels: int, num_frames: int, workers: int) -> int:
+    """Over how many parallel readers ``count`` distinct frames of a ``num_frames``-frame video are decoded."""
+    if num_frames > MAX_SPLIT_GAP * count:
+        return 1
+    return parallel_runs(count, frame_pixels, workers)
 
 
 def in_parallel(function, items: Sequence) -> list:
@@ -164,16 +175,16 @@ def in_parallel(function, items: Sequence) -> list:
 
 
 def read_frames(reader: Reader, indices: Sequence[int], workers: int = 1) -> np.ndarray:
-    """Frames at ``indices`` (in that order) from an open reader. With ``workers`` > 1, a large enough request is
-    split into runs of distinct frames in time order, each decoded by its own reader in parallel (the decoders
-    release the GIL); the first run uses ``reader``."""
+    """Frames at ``indices`` (in that order) from an open reader. With ``workers`` > 1, a request that gains from it
+    (see above) is split into runs of distinct frames in time order, each decoded by its own reader in parallel (the
+    decoders release the GIL); the first run uses ``reader``."""
     indices = [int(i) for i in indices]
     bad = [i for i in indices if i < 0 or i >= reader.num_frames]
     if bad:
         raise VideoError(reader.path, f"frame indices {bad[:5]} are outside 0..{reader.num_frames - 1}")
     distinct = sorted(set(indices))
     width, height = reader.size()
-    runs = parallel_runs(len(distinct), width * height, workers)
+    runs = decode_runs(len(distinct), width * height, reader.num_frames, workers)
     if runs <= 1:
         array = reader.read(indices)
     else:
