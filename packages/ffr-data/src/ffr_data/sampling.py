@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ffr_data.config import at_least, field, positive
+from ffr_data.errors import TooFewFramesError
 from ffr_data.video import VideoInfo, in_parallel, parallel_runs
 
 VideoBackend = Literal["decord", "torchcodec", "opencv"]
@@ -55,7 +56,7 @@ def frame_count(info: VideoInfo, cfg: FrameSamplingConfig) -> int:
     wanted = min(wanted, info.num_frames)
     wanted = (wanted // cfg.frame_factor) * cfg.frame_factor
     if wanted < cfg.frame_factor:
-        raise ValueError(f"{info.path}: only {info.num_frames} frame(s); at least {cfg.frame_factor} are needed")
+        raise TooFewFramesError(info.path, f"only {info.num_frames} frame(s); at least {cfg.frame_factor} are needed")
     return wanted
 
 
