@@ -16,8 +16,10 @@ BASE_URL_ENV = "FFR_TEACHER_BASE_URL"
 MODEL_ENV = "FFR_TEACHER_MODEL"
 
 # Settings that change how a repair is obtained but not what it is: left out of cache keys.
-NON_SEMANTIC_FIELDS = ("api_key", "cache_dir", "cache_failures", "concurrency", "timeout_s", "max_retries",
-                       "backoff_s", "backoff_max_s", "deadline_s", "device")
+NON_SEMANTIC_FIELDS = ("api_key", "cache_dir", "cache_failures", "concurrency", "timeout_s", "timeout_base_s",
+                       "timeout_tokens_per_s", "max_retries", "backoff_s", "backoff_max_s", "deadline_s", "device",
+                       "startup_probe", "health")
+JPEG_QUALITY = 90  # the default: a 16-frame request is about 5x smaller than PNG (benchmarks/teacher.py)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,18 @@ class LeakGuardConfig:
 
 
 @dataclass(frozen=True)
+class TeacherHealthConfig:
+    enabled: bool = field(True, help="Stop training (TeacherUnavailableError) when the teacher's success rate over "
+                                     "the last `window` repairs falls below `min_success_rate`; the error lists the "
+                                     "failure reasons by count. False: train on regardless.")
+    window: int = field(64, help="How many of the most recent repairs the success rate is measured over.")
+    min_success_rate: float = field(0.1, help="Share of repairs that must return a patch (0..1). A working teacher "
+                                              "is far above it; a misconfigured one (wrong model name, a template "
+                                              "without tools, timeouts) sits at 0.")
+    min_calls: int = field(16, help="No verdict before this many repairs are in the window.")
+
+
+@dataclass(frozen=True)
 class TeacherConfig:
     backend: str = field("annotation", help="Teacher backend by name: annotation (ground-truth evidence, offline, "
                                             "no model), openai (any OpenAI-compatible endpoint), hf (a local "
@@ -47,7 +61,13 @@ class TeacherConfig:
                                          "model directory.")
     api_key: str | None = field(None, secret=True, help="openai: API key (env FFR_TEACHER_API_KEY, then "
                                                         "OPENAI_API_KEY, when unset). Never logged or saved.")
-    timeout_s: float = field(60.0, help="Timeout of one HTTP request to the teacher, in seconds.")
+    timeout_s: float | None = field(None, help="Timeout of one HTTP request to the teacher, in seconds. None: sized "
+                                               "from max_tokens as timeout_base_s + max_tokens / "
+                                               "timeout_tokens_per_s (230 s for 2000 tokens).")
+    timeout_base_s: float = field(30.0, help="Sized timeout: seconds allowed before the first token (connecting, "
+                                             "queueing behind other requests, prefilling the images).")
+    timeout_tokens_per_s: float = field(10.0, help="Sized timeout: the slowest generation speed (tokens/s, per "
+                                                   "request) still taken for a working server.")
     max_retries: int = field(3, help="Retries of one request after a timeout, connection error, HTTP 429 or 5xx.")
     backoff_s: float = field(1.0, help="First retry delay; doubles at every retry.")
     backoff_max_s: float = field(20.0, help="Upper bound on one retry delay.")
@@ -65,8 +85,9 @@ class TeacherConfig:
     temperature: float = field(0.1, help="Teacher sampling temperature (the paper: 0.1).")
     segment_frames: int = field(4, help="Frames get_segment returns when the teacher does not say.")
     max_segment_frames: int = field(8, help="Most frames one get_segment call may return.")
-    image_format: Literal["png", "jpeg"] = field("png", help="How frames are encoded for OpenAI-style backends.")
-    jpeg_quality: int = field(90, help="JPEG quality when image_format is jpeg.")
+    image_format: Literal["png", "jpeg"] = field("jpeg", help="How frames are encoded for OpenAI-style backends "
+                                                              "(png: lossless, several times larger requests).")
+    jpeg_quality: int = field(JPEG_QUALITY, help="JPEG quality (1-100) when image_format is jpeg.")
     taxonomy: str = field("paper3", help=f"Error taxonomy by name: {', '.join(TAXONOMIES)}.")
     use_ground_truth: bool = field(True, help="Show the teacher the ground truth (False: the paper's 'no GT' "
                                               "ablation; the annotation backend then cites every candidate event).")
@@ -77,6 +98,10 @@ class TeacherConfig:
                                             "ones (timeouts, connection, HTTP 4xx/5xx/429) are never cached.")
     sampling: FrameSamplingConfig = field(default_factory=FrameSamplingConfig,
                                           help="Frame sizes and decoder for the images the tools return.")
+    startup_probe: bool = field(True, help="Before step 1, run one real repair and stop with its reason (and a hint) "
+                                           "when the teacher gives no usable patch (Teacher.probe).")
+    health: TeacherHealthConfig = field(default_factory=TeacherHealthConfig,
+                                        help="The success-rate guard during training (TeacherHealth).")
     device: str = field("cpu", help="hf: torch device of the teacher model.")
     dtype: Literal["float32", "bfloat16", "float16"] = field("float32", help="hf: the teacher model's dtype.")
 
@@ -89,8 +114,25 @@ class TeacherConfig:
         for name in ("max_turns", "max_tokens", "concurrency", "segment_frames", "max_segment_frames"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"config key 'teacher.{name}' must be >= 1")
-        if self.timeout_s <= 0:
-            raise ConfigError("config key 'teacher.timeout_s' must be > 0")
+        for name in ("timeout_base_s", "timeout_tokens_per_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"config key 'teacher.{name}' must be > 0")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ConfigError("config key 'teacher.timeout_s' must be > 0 (or null: sized from max_tokens)")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError("config key 'teacher.jpeg_quality' must be from 1 to 100")
+        health = self.health
+        if health.window < 1 or not 1 <= health.min_calls <= health.window:
+            raise ConfigError("config keys 'teacher.health.window' >= 1 and 1 <= 'teacher.health.min_calls' <= window")
+        if not 0.0 <= health.min_success_rate <= 1.0:
+            raise ConfigError("config key 'teacher.health.min_success_rate' must be from 0 to 1")
+
+    @property
+    def request_timeout_s(self) -> float:
+        """The timeout of one HTTP request: ``timeout_s`` when set, else sized from ``max_tokens``."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return self.timeout_base_s + self.max_tokens / self.timeout_tokens_per_s
 
     @property
     def taxonomy_classes(self) -> tuple[str, ...]:
