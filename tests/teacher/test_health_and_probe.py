@@ -32,13 +32,17 @@ def silent_port():
         yield sock.getsockname()[1]
 
 
+VLLM_WITHOUT_TOOL_PARSER = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
 BROKEN = {
     "4xx": lambda h: h.Step(404, {"error": {"message": "The model `glm-4.5v` does not exist."}}),
+    "no-tool-parser": lambda h: h.Step(400, {"error": {"message": VLLM_WITHOUT_TOOL_PARSER}}),
     "html": lambda h: h.Step(200, b"<html><body>502 Bad Gateway</body></html>"),
     "not-a-completion": lambda h: h.Step(200, {"choices": "nothing here"}),
     "prose": lambda h: h.Step(200, h.completion("I think the student missed the flash.")),
 }
-EXPECTED = {"4xx": ("http_4xx", "does not exist", "teacher.model"), "html": ("no_json", "", "tool_mode=text"),
+EXPECTED = {"4xx": ("http_4xx", "does not exist", "teacher.model"),
+            "no-tool-parser": ("http_4xx", "--enable-auto-tool-choice", "teacher.tool_mode=text"),
+            "html": ("no_json", "", "tool_mode=text"),
             "not-a-completion": ("no_json", "not a chat completion", "tool_mode=text"),
             "prose": ("no_json", "no JSON", "tool_mode=text"), "nothing": ("timeout", "timed out", "timeout_s")}
 

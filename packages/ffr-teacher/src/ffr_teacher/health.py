@@ -23,8 +23,9 @@ HINTS: dict[str, str] = {
     "connection": "is the teacher server running, and is teacher.base_url right?",
     "rate_limited": "the server refuses the load: lower teacher.concurrency",
     "http_5xx": "the server fails: read its log",
-    "http_4xx": "the server refuses the request: check teacher.model (the served name), the API key, and the "
-                "server's image limit (vLLM --limit-mm-per-prompt)",
+    "http_4xx": "the server refuses the request: check teacher.model (the served name), the API key, the server's "
+                "image limit (vLLM --limit-mm-per-prompt) and, for tool_mode=native, its tool-call parser (vLLM "
+                "--enable-auto-tool-choice --tool-call-parser; or use teacher.tool_mode=text)",
     "truncated": "replies are cut off: raise teacher.max_tokens",
     "no_json": "the model answers without a JSON patch: if it is served without a tool-call parser, use "
                "teacher.tool_mode=text (configs/teacher/)",
