@@ -65,7 +65,7 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="ffr-bench-"))
     base = merge(TrainConfig(), {
         "data.train_file": f"{args.data}/train.jsonl", "data.val_file": None, "data.warmup_file": f"{args.data}/warmup.jsonl",
-        "logging.progress": False, "logging.tensorboard": False, "optim.steps": args.steps + 1,
+        "logging.progress": False, "logging.trackers": [], "optim.steps": args.steps + 1,
         "checkpoint.every": 10_000, "student.sft_before_rl": False,
     })
     ensure_data(base)

@@ -84,7 +84,7 @@ def tiny_train_config(data: Path, student: Path, out: Path, **overrides) -> Trai
         "rollout.repair_max_new_tokens": 12, "rollout.micro_batch_size": 4,
         "optim.steps": 2, "optim.lr": 1e-2, "optim.schedule": "constant",
         "reward.names": ["accuracy", "format", "test_spread"],
-        "logging.progress": False, "logging.tensorboard": False, "logging.rollouts_every": 1,
+        "logging.progress": False, "logging.trackers": [], "logging.rollouts_every": 1,
         "checkpoint.every": 100, "eval.max_new_tokens": 8,
     }
     updates.update(overrides)

@@ -9,6 +9,7 @@ from ffr_data.clips import FrameCache
 from ffr_data.models import load_vlm
 from ffr_teacher import TeacherConfig, build_teacher
 from ffr_train.data import load_split
+from ffr_train.engine import HFGenerationEngine
 from ffr_train.step import StepContext, collect_step
 from ffr_train.timing import PhaseTimer
 from train_support import tiny_train_config
@@ -17,10 +18,10 @@ from train_support import tiny_train_config
 def _collect(flash_data, flash_student, tmp_path, **overrides):
     cfg = tiny_train_config(flash_data, flash_student, tmp_path, **overrides)
     model, processor = load_vlm(flash_student)
-    model.eval()
     teacher = build_teacher(TeacherConfig(backend="annotation"))
     samples, _ = load_split(cfg.data.train_file)
-    ctx = StepContext(cfg, model, processor, teacher, FrameCache(), PhaseTimer())
+    ctx = StepContext(cfg, HFGenerationEngine(model, processor.tokenizer), processor, teacher, FrameCache(),
+                      PhaseTimer())
     torch.manual_seed(0)
     return cfg, collect_step(ctx, samples[:2])
 
@@ -57,7 +58,7 @@ def test_repaired_slot_bookkeeping(flash_data, flash_student, tmp_path, credit):
 
 def test_grpo_never_calls_the_teacher(flash_data, flash_student, tmp_path):
     _, data = _collect(flash_data, flash_student, tmp_path, algo="grpo")
-    assert data.teacher_calls == 0
+    assert data.teacher.calls == 0
     assert not any(s.reward.repaired for s in data.slots)
 
 

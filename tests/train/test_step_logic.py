@@ -5,7 +5,7 @@ import pytest
 from ffr_train.config import OptimConfig
 from ffr_train.data import data_order
 from ffr_train.step import select_for_repair
-from ffr_train.update import learning_rate, split_micro_batches
+from ffr_train.update import learning_rate, pack_micro_batches
 
 
 def test_select_for_repair_every_failed_rollout_or_only_all_failed_groups():
@@ -35,7 +35,18 @@ def test_learning_rate_schedule():
     assert learning_rate(5, OptimConfig(steps=10, lr=2.0, schedule="constant")) == 2.0
 
 
-def test_split_micro_batches_always_gives_the_same_count():
-    assert split_micro_batches(list(range(10)), 4) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
-    assert split_micro_batches(list(range(2)), 3) == [[0], [1], []]
-    assert split_micro_batches([], 2) == [[], []]
+def test_micro_batches_are_packed_by_a_token_budget_longest_first():
+    # rows x longest <= 100: the two long ones together, the short ones together
+    assert pack_micro_batches([10, 50, 12, 48, 11], 100, 8) == [[1, 3], [2, 4, 0]]
+    # a row cap applies as well as the budget
+    assert pack_micro_batches([10, 10, 10, 10, 10], 1000, 2) == [[0, 1], [2, 3], [4]]
+    # a sequence over the budget gets a micro-batch of its own; budget 0 means rows only
+    assert pack_micro_batches([300, 20, 20], 100, 8) == [[0], [1, 2]]
+    assert pack_micro_batches([300, 20, 20], 0, 2) == [[0, 1], [2]]
+    assert pack_micro_batches([], 100, 4) == []
+    # every index exactly once, every micro-batch within budget (unless alone)
+    lengths = [(i * 37) % 91 + 5 for i in range(40)]
+    packed = pack_micro_batches(lengths, 200, 6)
+    assert sorted(i for b in packed for i in b) == list(range(40))
+    assert all(len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 200 for b in packed)
+    assert all(len(b) <= 6 for b in packed)

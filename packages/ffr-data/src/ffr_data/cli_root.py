@@ -56,9 +56,8 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    # Hub access and DeepSpeed's accelerator are the user's (and CI's) to set, never forced here: a forced CPU
+    # accelerator would silently run a GPU node on its CPUs, a forced offline hub would refuse a model id.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         build_app()(standalone_mode=True)

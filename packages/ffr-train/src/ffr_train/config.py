@@ -34,8 +34,20 @@ class StudentConfig:
     arch: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"] = field("qwen2_5_vl", help="Tiny-student architecture.")
     size: Literal["xs", "s", "m"] = field("xs", help="Tiny-student size (xs: 0.24M parameters).")
     vocab_size: int = field(1024, help="Tiny-student BPE vocabulary size.")
-    gradient_checkpointing: bool = field(False, help="Trade compute for memory in the policy forward.")
+    gradient_checkpointing: bool = field(False, help="Trade compute for memory in the training forward (generation "
+                                                     "always runs without it, in eval mode with the KV cache).")
     dtype: Literal["auto", "float32", "bfloat16"] = field("auto", help="auto: bf16 on GPU, fp32 on CPU.")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = field(
+        "sdpa", help="Attention kernel; flash_attention_2 needs the flash-attn package and a GPU.")
+    lora_rank: int = field(0, help="LoRA rank through peft (0: full fine-tuning). final/ then holds the merged "
+                                   "weights, and final/adapter/ the adapter alone.")
+    lora_alpha: int = field(16, help="LoRA scaling numerator (the update is scaled by lora_alpha / lora_rank).")
+    lora_dropout: float = field(0.0, help="Dropout on the LoRA input.")
+    lora_targets: tuple[str, ...] = field(
+        ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+        help="Names (last component) of the linear layers that get adapters; the vision tower's are left out when "
+             "freeze_vision is true.")
+    freeze_vision: bool = field(False, help="Keep the vision tower (and its merger into the language model) frozen.")
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,11 @@ class RolloutConfig:
     top_p: float = field(0.95, help="Nucleus sampling threshold.")
     max_new_tokens: int = field(48, help="Cap on first-pass completion length (paper: 1024).")
     repair_max_new_tokens: int = field(48, help="Cap on repaired completion length (released code: 512).")
-    micro_batch_size: int = field(16, help="Sequences per forward/backward micro-batch.")
+    micro_batch_size: int = field(16, help="At most this many sequences per forward/backward micro-batch.")
+    micro_batch_tokens: int = field(
+        16384, help="Token budget of one training micro-batch: rows x longest sequence (prompt, media tokens "
+                    "included, + completion) stays within it, so long patched prompts share micro-batches instead of "
+                    "padding short ones; a longer sequence gets one of its own. 0: rows only.")
 
 
 @dataclass(frozen=True)
@@ -103,7 +119,11 @@ class LogConfig:
     every: int = field(1, help="Write a metrics row every N steps.")
     rollouts_every: int = field(10, help="Save sampled rollouts (with their patches) every N steps.")
     rollouts_per_save: int = field(8, help="How many slots to save each time.")
-    tensorboard: bool = field(True, help="Also write TensorBoard scalars when tensorboard is installed.")
+    trackers: tuple[str, ...] = field(
+        (), help="Experiment trackers through accelerate, besides metrics.jsonl (always written): tensorboard, wandb, "
+                 "mlflow, trackio, comet_ml, aim, clearml, dvclive, swanlab. Each must be installed; wandb's offline "
+                 "mode is WANDB_MODE=offline.")
+    project: str = field("ffr", help="Project name given to the trackers (the run is named after output_dir).")
     progress: bool = field(True, help="Show a rich progress bar.")
 
 

@@ -3,9 +3,9 @@ never ``cpu=True`` (it silently drops DeepSpeed), and an explicit gloo process g
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,10 @@ from ffr_data.errors import ConfigError
 NAMED = ("zero2", "zero3")
 
 
-def deepspeed_config(name_or_path: str, micro_batch: int, grad_accum: int, world: int, clip: float) -> dict[str, Any]:
-    """A complete DeepSpeed config: a named one shipped with ffr-train or a JSON file, 'auto' values filled in."""
+def deepspeed_config(name_or_path: str, micro_batch: int, world: int, clip: float) -> dict[str, Any]:
+    """A complete DeepSpeed config: a named one shipped with ffr-train or a JSON file, 'auto' values filled in.
+    Gradient accumulation is driven by the trainer (an explicit boundary on the last micro-batch of each step, see
+    ``update.py``), so DeepSpeed's own count is 1 and ``train_batch_size`` is one micro-batch per rank."""
     if name_or_path in NAMED:
         text = resources.files("ffr_train").joinpath(f"ds_configs/{name_or_path}.json").read_text()
     else:
@@ -30,8 +32,8 @@ def deepspeed_config(name_or_path: str, micro_batch: int, grad_accum: int, world
         cfg = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"dist.deepspeed: {name_or_path} is not valid JSON ({exc.msg})") from None
-    fill = {"train_micro_batch_size_per_gpu": micro_batch, "gradient_accumulation_steps": grad_accum,
-            "gradient_clipping": clip, "train_batch_size": micro_batch * grad_accum * world}
+    fill = {"train_micro_batch_size_per_gpu": micro_batch, "gradient_accumulation_steps": 1,
+            "gradient_clipping": clip, "train_batch_size": micro_batch * world}
     for key, value in fill.items():
         if cfg.get(key, "auto") == "auto":
             cfg[key] = value
@@ -56,17 +58,19 @@ def _single_process_rendezvous() -> None:
     os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
 
 
-def make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, clip: float):
+def make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trackers: Sequence[str] = (),
+                     project_dir: str | None = None):
     saved_env = {k: v for k, v in os.environ.items() if k.startswith("ACCELERATE_")}
     try:
-        return _make_accelerator(deepspeed, micro_batch, grad_accum, clip)
+        return _make_accelerator(deepspeed, micro_batch, clip, trackers, project_dir)
     finally:  # DeepSpeedPlugin writes ACCELERATE_* variables that would leak into the next trainer in this process
         for key in [k for k in os.environ if k.startswith("ACCELERATE_")]:
             del os.environ[key]
         os.environ.update(saved_env)
 
 
-def _make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, clip: float):
+def _make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trackers: Sequence[str],
+                      project_dir: str | None):
     from accelerate import Accelerator, DeepSpeedPlugin, InitProcessGroupKwargs
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -75,7 +79,7 @@ def _make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, 
     plugin = None
     if deepspeed:
         _single_process_rendezvous()
-        plugin = DeepSpeedPlugin(hf_ds_config=deepspeed_config(deepspeed, micro_batch, grad_accum, world, clip))
+        plugin = DeepSpeedPlugin(hf_ds_config=deepspeed_config(deepspeed, micro_batch, world, clip))
     mixed = "bf16" if torch.cuda.is_available() else "no"
     # accelerate keeps one process-wide state: a second trainer in the same process (a notebook, the tests) would
     # silently inherit the first one's settings, DeepSpeed or not. Start from a clean state every time.
@@ -83,26 +87,22 @@ def _make_accelerator(deepspeed: str | None, micro_batch: int, grad_accum: int, 
 
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
-    accelerator = Accelerator(gradient_accumulation_steps=grad_accum, deepspeed_plugin=plugin,
-                              kwargs_handlers=handlers, mixed_precision=mixed)
+    # Without a GPU, accelerate sets up data parallelism (MULTI_CPU, DDP over gloo) only when told cpu=True; without
+    # it each process would train alone. With DeepSpeed, cpu=True must not be given (it drops DeepSpeed).
+    multi_cpu = world > 1 and not torch.cuda.is_available() and not deepspeed
+    accelerator = Accelerator(deepspeed_plugin=plugin, kwargs_handlers=handlers, mixed_precision=mixed,
+                              log_with=list(trackers) or None, project_dir=project_dir, cpu=multi_cpu)
     if deepspeed and accelerator.distributed_type.value != "DEEPSPEED":
         raise ConfigError(f"dist.deepspeed={deepspeed} was asked for but accelerate set up "
                           f"{accelerator.distributed_type.value}")
+    if world > 1 and accelerator.distributed_type.value == "NO":
+        raise ConfigError(f"{world} processes were launched but accelerate set up no data parallelism")
     return accelerator
 
 
 def zero_stage(accelerator) -> int:
     plugin = getattr(accelerator.state, "deepspeed_plugin", None)
     return int(plugin.zero_stage) if plugin is not None else 0
-
-
-def generation_context(accelerator, model):
-    """Under ZeRO-3, gather the full parameters once for a whole generation (every rank must join)."""
-    if zero_stage(accelerator) == 3:
-        import deepspeed
-
-        return deepspeed.zero.GatheredParameters(list(model.parameters()))
-    return contextlib.nullcontext()
 
 
 def prepare_reference(accelerator, ref_model):

@@ -1,39 +1,53 @@
-"""Run logs: metrics.jsonl (always), TensorBoard (when installed), rollouts.jsonl (sampled slots with patches)."""
+"""Run logs: metrics.jsonl (always), the configured experiment trackers (through accelerate), and rollouts.jsonl
+(sampled slots with their patches)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ffr_data.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
+def check_trackers(names: Sequence[str]) -> None:
+    """Every tracker asked for exists in accelerate and is installed: a missing one is an error, not a silent skip."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
+    from accelerate.utils import imports
+
+    for name in names:
+        if name not in LOGGER_TYPE_TO_CLASS:
+            raise ConfigError(f"logging.trackers: unknown tracker '{name}' (known: {', '.join(LOGGER_TYPE_TO_CLASS)})")
+        available = getattr(imports, f"is_{name}_available", None)
+        if available is not None and not available():
+            raise ConfigError(f"logging.trackers: '{name}' is not installed (pip install {name.replace('_', '-')})")
+
+
 class RunLogger:
-    def __init__(self, run_dir: Path, tensorboard: bool = True, enabled: bool = True):
+    def __init__(self, run_dir: Path, accelerator, *, project: str = "ffr", config: dict[str, Any] | None = None,
+                 trackers: Sequence[str] = (), enabled: bool = True):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
+        self.accelerator = accelerator if trackers else None
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.rollouts_path = self.run_dir / "rollouts.jsonl"
-        self.writer = None
-        if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
-            except ImportError:
-                log.info("tensorboard is not installed; metrics go to metrics.jsonl only")
+        if self.accelerator is not None:
+            init = {"wandb": {"name": self.run_dir.name, "dir": str(self.run_dir)},
+                    "trackio": {"name": self.run_dir.name}}
+            accelerator.init_trackers(project, config=_flat(config or {}),
+                                      init_kwargs={k: v for k, v in init.items() if k in trackers})
 
     def metrics(self, step: int, values: dict[str, Any]) -> None:
+        if self.accelerator is not None:  # accelerate logs from the main process only; every rank may call it
+            self.accelerator.log({k: v for k, v in values.items() if isinstance(v, int | float)}, step=step)
         if not self.enabled:
             return
         with self.metrics_path.open("a") as fh:
             fh.write(json.dumps({"step": step, **values}) + "\n")
-        if self.writer is not None:
-            for key, value in values.items():
-                if isinstance(value, int | float):
-                    self.writer.add_scalar(key, value, step)
 
     def rollouts(self, step: int, rows: list[dict[str, Any]]) -> None:
         if not self.enabled:
@@ -44,6 +58,8 @@ class RunLogger:
 
     def truncate_after(self, step: int) -> None:
         """Drop rows logged after ``step`` (a resumed run re-logs them)."""
+        if not self.enabled:
+            return
         for path in (self.metrics_path, self.rollouts_path):
             if not path.is_file():
                 continue
@@ -51,5 +67,16 @@ class RunLogger:
             path.write_text("".join(r + "\n" for r in rows))
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self.accelerator is not None:
+            self.accelerator.end_training()
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config as flat dotted keys with scalar values (what every tracker accepts as hyperparameters)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value if isinstance(value, int | float | str | bool) else json.dumps(value)
+    return out

@@ -8,7 +8,6 @@ per generation instead of G times. ``completion_logprobs`` recomputes per-token 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -22,10 +21,6 @@ class SamplingParams:
     temperature: float = 1.0
     top_p: float = 1.0
     do_sample: bool = True
-
-
-def _inner(model):
-    return getattr(model, "model", model)
 
 
 MEDIA_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|image_pad|>")
@@ -47,6 +42,18 @@ def trim_completion(ids: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor
     return ids[: int(keep[-1]) + 1].clone() if keep.numel() else ids[:0].clone()
 
 
+def reset_rope_deltas(model) -> None:
+    """Qwen-VL models cache ``rope_deltas`` from the previous call; a stale value corrupts the positions of the next
+    batch, so every new batch starts from none. Accepts wrapped models (DDP, DeepSpeed, peft)."""
+    for module in model.modules():
+        if hasattr(module, "rope_deltas"):
+            module.rope_deltas = None
+
+
+def _rope_owner(model):
+    return next((m for m in model.modules() if hasattr(m, "rope_deltas")), None)
+
+
 @torch.no_grad()
 def generate_groups(
     model,
@@ -57,56 +64,57 @@ def generate_groups(
     eos_id: int,
     pad_id: int,
     suppress_ids: Sequence[int] = (),
-    synced_gpus: bool = False,
-    gather_context=None,
 ) -> list[list[torch.Tensor]]:
     """``group_size`` sampled completions (token tensors, EOS included) for each prompt — one count for all, or one
-    per prompt; prompt i's are ``out[i]``."""
+    per prompt; prompt i's are ``out[i]``. The model must be in eval mode (the engine sees to it)."""
     counts = [group_size] * len(prompts) if isinstance(group_size, int) else list(group_size)
-    rows_of = torch.repeat_interleave(torch.arange(len(prompts)), torch.tensor(counts))
-    batch = collate_prompts(prompts, pad_id)
+    if not prompts:
+        return []
+    device = next(model.parameters()).device
+    rows_of = torch.repeat_interleave(torch.arange(len(prompts)), torch.tensor(counts)).to(device)
+    batch = {k: v.to(device) for k, v in collate_prompts(prompts, pad_id).items()}
     head = {k: (v[:, :-1] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v) for k, v in batch.items()}
-    with gather_context or nullcontext():
-        _inner(model).rope_deltas = None
-        out = model(**head, use_cache=True)
-        cache = out.past_key_values
-        cache.batch_select_indices(rows_of)
-        inner = _inner(model)
-        if getattr(inner, "rope_deltas", None) is not None:
-            inner.rope_deltas = inner.rope_deltas[rows_of]
-        expand = {k: batch[k][rows_of] for k in ("input_ids", "attention_mask", "mm_token_type_ids") if k in batch}
-        generated = model.generate(
-            **expand, past_key_values=cache, max_new_tokens=params.max_new_tokens, do_sample=params.do_sample,
-            temperature=params.temperature if params.do_sample else None,
-            top_p=params.top_p if params.do_sample else None, top_k=None,
-            eos_token_id=eos_id, pad_token_id=pad_id, synced_gpus=synced_gpus,
-            suppress_tokens=list(suppress_ids) or None,
-        )
-        inner.rope_deltas = None
-    width = batch["input_ids"].shape[1]
-    new = generated[:, width:]
+    reset_rope_deltas(model)
+    out = model(**head, use_cache=True)
+    cache = out.past_key_values
+    cache.batch_select_indices(rows_of)
+    owner = _rope_owner(model)
+    if owner is not None and owner.rope_deltas is not None:
+        owner.rope_deltas = owner.rope_deltas[rows_of]
+    expand = {k: batch[k][rows_of] for k in ("input_ids", "attention_mask", "mm_token_type_ids") if k in batch}
+    generated = model.generate(
+        **expand, past_key_values=cache, max_new_tokens=params.max_new_tokens, do_sample=params.do_sample,
+        temperature=params.temperature if params.do_sample else None,
+        top_p=params.top_p if params.do_sample else None, top_k=None, use_cache=True,
+        eos_token_id=eos_id, pad_token_id=pad_id, suppress_tokens=list(suppress_ids) or None,
+    )
+    reset_rope_deltas(model)
+    new = generated[:, batch["input_ids"].shape[1]:].cpu()
     rows = [trim_completion(row, eos_id, pad_id) for row in new]
     starts = [sum(counts[:i]) for i in range(len(counts))]
     return [rows[start:start + count] for start, count in zip(starts, counts, strict=True)]
 
 
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) per position, (B, L) float32, from (B, L, V) logits of any dtype. Computed one row at a time,
+    so at most one (L, V) block is ever held in float32 — never a full-vocabulary float32 log-softmax of the batch."""
+    rows = []
+    for row_logits, row_targets in zip(logits, targets, strict=True):
+        row_logits = row_logits.float()
+        picked = row_logits.gather(-1, row_targets.unsqueeze(-1)).squeeze(-1)
+        rows.append(picked - torch.logsumexp(row_logits, dim=-1))
+    return torch.stack(rows) if rows else logits.new_zeros(targets.shape, dtype=torch.float32)
+
+
 def completion_logprobs(
     model, prompts: Sequence[EncodedPrompt], completions: Sequence[torch.Tensor], pad_id: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log-probs (B, Lc) of each completion under its own prompt, and the completion mask."""
+    """Per-token log-probs (B, Lc) of each completion under its own prompt, and the completion mask. Logits are
+    computed for the completion positions only (``logits_to_keep``)."""
     batch, comp, mask = collate_sequences(prompts, completions, pad_id)
-    batch = {k: v.to(_device(model)) for k, v in batch.items()}
-    _inner_reset(model)
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    reset_rope_deltas(model)
     logits = model(**batch, use_cache=False, logits_to_keep=comp.shape[1] + 1).logits[:, :-1]
-    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, comp.to(logits.device).unsqueeze(-1)).squeeze(-1)
+    logp = token_logprobs(logits, comp.to(logits.device))
     return logp, mask.to(logp.device).float()
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _inner_reset(model) -> None:
-    inner = _inner(getattr(model, "module", model))
-    if hasattr(inner, "rope_deltas"):
-        inner.rope_deltas = None

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from ffr_data.clips import ClipTools, FrameCache, sample_frames
+from ffr_data.clips import ClipTools, FrameCache
 from ffr_data.config import to_dict
-from ffr_data.errors import FFRError, VideoError
-from ffr_data.models import load_vlm
+from ffr_data.decode_batch import decode_samples
+from ffr_data.errors import FFRError
+from ffr_data.models import fit_sampling
 from ffr_data.prompting import build_prompt, render_patch
 from ffr_data.schema import Sample
 from ffr_data.versions import package_versions
@@ -29,6 +30,7 @@ from ffr_train.batching import EncodedPrompt, encode_prompt
 from ffr_train.config import OptimConfig, TrainConfig
 from ffr_train.data import load_split
 from ffr_train.distributed import make_accelerator
+from ffr_train.policy import load_student, save_final
 from ffr_train.progress import progress_bar
 from ffr_train.rollout import completion_logprobs
 from ffr_train.update import learning_rate
@@ -55,12 +57,11 @@ def encode_examples(samples: list[Sample], processor, cfg: TrainConfig, cache: F
     teacher = build_teacher(TeacherConfig(backend="annotation")) if patch_fraction > 0 else None
     examples, skipped = [], 0
     for sample in track(samples, description=f"encoding {label}", disable=not cfg.logging.progress):
-        try:
-            frames = sample_frames(sample.path, cfg.sampling, cache)
-        except (VideoError, ValueError) as exc:
-            log.warning("skipping %s: %s", sample.problem_id, exc)
+        decoded = decode_samples([sample], cfg.sampling, cache)
+        if decoded.skipped:
             skipped += 1
             continue
+        frames = decoded.frames[0]
         media = None
         if teacher is not None and rng.random() < patch_fraction:
             result = teacher.repair_many([RepairRequest(sample, frames, "")])[0]
@@ -122,10 +123,11 @@ def run_sft(cfg: TrainConfig) -> Path:
         torch.set_num_threads(cfg.sft.threads)
     set_seed(cfg.seed)
     out = Path(cfg.sft.output_dir)
-    accelerator = make_accelerator(cfg.dist.deepspeed, cfg.sft.batch_size, 1, cfg.optim.max_grad_norm)
-    model, processor = load_vlm(cfg.student.path)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.sft.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    accelerator = make_accelerator(cfg.dist.deepspeed, cfg.sft.batch_size, cfg.optim.max_grad_norm)
+    model, processor = load_student(cfg.student)
+    cfg = replace(cfg, sampling=fit_sampling(cfg.sampling, model))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft.lr,
+                                  betas=(0.9, 0.98), weight_decay=0.01)
     model, optimizer = accelerator.prepare(model, optimizer)
     cache = FrameCache()
     pad_id = processor.tokenizer.pad_token_id
@@ -153,10 +155,10 @@ def run_sft(cfg: TrainConfig) -> Path:
         }
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
+    state = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        unwrapped.save_pretrained(out, state_dict=accelerator.get_state_dict(model))
-        processor.save_pretrained(out)
+        save_final(out, unwrapped, state, processor, cfg.student)
         (out / "sft_report.json").write_text(json.dumps(report, indent=2))
     accelerator.wait_for_everyone()
     return out

@@ -9,32 +9,36 @@ Sample --decode once--> Frames --> Prompt --G samples--> Rollouts --verify--> ac
                                          v
        Patched prompt (same question + patch) --> repaired rollout --> chosen rollout, RIR reward
 ```
+
+Every process calls the engine the same number of times per step (twice for FFR, once for GRPO), whatever its own
+samples did — a rank whose videos all failed to decode still joins, with nothing to generate.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 
-from ffr_data.clips import ClipTools, FrameCache, sample_frames
-from ffr_data.errors import VideoError
+from ffr_data.clips import ClipTools, FrameCache
+from ffr_data.decode_batch import DecodedBatch, Skipped, decode_samples
 from ffr_data.patch import EvidencePatch
 from ffr_data.prompting import build_prompt, render_patch
 from ffr_data.schema import Sample
-from ffr_data.video import Frames
+from ffr_data.video import Frames, VideoInfo
 from ffr_teacher import RepairRequest
 from ffr_train.batching import EncodedPrompt, encode_prompt
 from ffr_train.config import TrainConfig
+from ffr_train.engine import GenerationRequest, RolloutEngine
 from ffr_train.rewards import score_completion
 from ffr_train.rir import SlotReward, alignment, rir
-from ffr_train.rollout import SamplingParams, generate_groups, media_token_ids
+from ffr_train.rollout import SamplingParams
 from ffr_train.timing import PhaseTimer
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,60 +58,36 @@ class Slot:
     teacher_reason: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
+class TeacherStats:
+    """This step's repair requests: how many were sent, how many came back with a usable patch, and why not."""
+
+    calls: int = 0
+    patches: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StepData:
     samples: list[Sample]
     slots: list[Slot]
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (problem_id, reason)
-    teacher_calls: int = 0
-    teacher_patches: int = 0
-    teacher_reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rewards(self) -> torch.Tensor:
-        return torch.tensor([s.reward.total for s in self.slots], dtype=torch.float32)
+    skipped: list[Skipped] = field(default_factory=list)
+    teacher: TeacherStats = field(default_factory=TeacherStats)
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepContext:
-    """What a step needs besides the samples: the model (for generation), processor, teacher and caches."""
+    """What a step needs besides the samples: the generation engine, the processor, the teacher and caches."""
 
     cfg: TrainConfig
-    model: object
-    processor: object
-    teacher: object | None
+    engine: RolloutEngine
+    processor: Any
+    teacher: Any | None
     cache: FrameCache
     timer: PhaseTimer
-    synced_gpus: bool = False
-    gather_context: object | None = None
-
-    @property
-    def eos_id(self) -> int:
-        return self.processor.tokenizer.eos_token_id
-
-    @property
-    def pad_id(self) -> int:
-        return self.processor.tokenizer.pad_token_id
-
-    @property
-    def suppress_ids(self) -> list[int]:
-        return media_token_ids(self.processor.tokenizer)
 
     def decode(self, ids: torch.Tensor) -> str:
         return self.processor.tokenizer.decode(ids, skip_special_tokens=True)
-
-
-def _decode_samples(ctx: StepContext, samples: Sequence[Sample]) -> tuple[list[Sample], list[Frames], list]:
-    kept, frames, skipped = [], [], []
-    with ctx.timer.phase("decode"):
-        for sample in samples:
-            try:
-                frames.append(sample_frames(sample.path, ctx.cfg.sampling, ctx.cache))
-                kept.append(sample)
-            except (VideoError, ValueError) as exc:
-                skipped.append((sample.problem_id, str(exc)))
-                log.warning("skipping %s: %s", sample.problem_id, exc)
-    return kept, frames, skipped
 
 
 def select_for_repair(accuracy: list[list[float]], trigger: str, threshold: float,
@@ -124,28 +104,29 @@ def select_for_repair(accuracy: list[list[float]], trigger: str, threshold: floa
 
 def collect_step(ctx: StepContext, samples: Sequence[Sample]) -> StepData:
     cfg = ctx.cfg
-    samples, frames, skipped = _decode_samples(ctx, samples)
-    if not samples:
-        return StepData([], [], skipped)
+    with ctx.timer.phase("decode"):
+        batch = decode_samples(samples, cfg.sampling, ctx.cache)
     with ctx.timer.phase("prompt"):
-        prompts = [encode_prompt(ctx.processor, build_prompt(s, f, cfg.prompt)) for s, f in zip(samples, frames, strict=True)]
+        prompts = [encode_prompt(ctx.processor, build_prompt(s, f, cfg.prompt))
+                   for s, f in zip(batch.samples, batch.frames, strict=True)]
     params = SamplingParams(cfg.rollout.max_new_tokens, cfg.rollout.temperature, cfg.rollout.top_p)
     with ctx.timer.phase("generate"):
-        groups = generate_groups(ctx.model, prompts, cfg.rollout.group_size, params, eos_id=ctx.eos_id,
-                                 pad_id=ctx.pad_id, suppress_ids=ctx.suppress_ids, synced_gpus=ctx.synced_gpus, gather_context=ctx.gather_context)
+        groups = ctx.engine.generate([GenerationRequest(p, cfg.rollout.group_size) for p in prompts], params)
     with ctx.timer.phase("reward"):
         texts = [[ctx.decode(c) for c in group] for group in groups]
-        parts = [[score_completion(t, s, cfg.reward.names) for t in group] for group, s in zip(texts, samples, strict=True)]
-    data = StepData(list(samples), [], skipped)
-    repairs = _repair(ctx, data, samples, frames, texts, parts) if cfg.algo == "ffr" else {}
-    for g in range(len(samples)):
-        for i in range(cfg.rollout.group_size):
-            data.slots.append(_slot(cfg, g, i, prompts[g], groups[g][i], texts[g][i], parts[g][i], repairs.get((g, i))))
-    return data
+        parts = [[score_completion(t, s, cfg.reward.names) for t in group]
+                 for group, s in zip(texts, batch.samples, strict=True)]
+    repairs, stats = repair_failed(ctx, batch, texts, parts) if cfg.algo == "ffr" else ({}, TeacherStats())
+    slots = [_slot(cfg, g, i, prompts[g], groups[g][i], texts[g][i], parts[g][i], repairs.get((g, i)))
+             for g in range(len(batch.samples)) for i in range(cfg.rollout.group_size)]
+    return StepData(batch.samples, slots, batch.skipped, stats)
 
 
-@dataclass
-class _Repair:
+@dataclass(frozen=True)
+class Repair:
+    """What the repair pass produced for one failed rollout: a patch (or why not) and, with a patch, the repaired
+    rollout under the patched prompt."""
+
     patch: EvidencePatch | None
     reason: str | None
     prompt: EncodedPrompt | None = None
@@ -155,69 +136,76 @@ class _Repair:
     align: float = 0.0
 
 
-def _repair(ctx: StepContext, data: StepData, samples, frames, texts, parts) -> dict[tuple[int, int], _Repair]:
+def _ask_teacher(ctx: StepContext, batch: DecodedBatch, texts, targets) -> tuple[list, TeacherStats]:
+    with ctx.timer.phase("teacher"):
+        requests = [RepairRequest(batch.samples[g], batch.frames[g], texts[g][i]) for g, i in targets]
+        results = ctx.teacher.repair_many(requests) if requests else []
+    reasons = Counter(r.reason or "no_patch" for r in results if r.patch is None)
+    return results, TeacherStats(len(requests), len(requests) - sum(reasons.values()), dict(reasons))
+
+
+def repair_failed(ctx: StepContext, batch: DecodedBatch, texts: list[list[str]],
+                  parts: list[list[dict[str, float]]]) -> tuple[dict[tuple[int, int], Repair], TeacherStats]:
+    """Send the failed rollouts to the teacher and sample one repaired rollout per patch. Identical patches within a
+    group (one per group from the annotation teacher) are rendered, encoded and prefilled once; each failed rollout
+    still gets its own sampled repair."""
     cfg = ctx.cfg
     accuracy = [[p["accuracy"] for p in group] for group in parts]
     targets = select_for_repair(accuracy, cfg.repair.trigger, cfg.repair.threshold, cfg.repair.max_repairs_per_group)
-    if not targets and not ctx.synced_gpus:
-        return {}
-    with ctx.timer.phase("teacher"):
-        requests = [RepairRequest(samples[g], frames[g], texts[g][i]) for g, i in targets]
-        results = ctx.teacher.repair_many(requests) if requests else []
-    data.teacher_calls = len(requests)
-    out: dict[tuple[int, int], _Repair] = {}
-    for (g, i), result in zip(targets, results, strict=True):
-        reason = None if result.patch is not None else (result.reason or "no_patch")
-        out[(g, i)] = _Repair(result.patch, reason)
-        if reason:
-            data.teacher_reasons[reason] = data.teacher_reasons.get(reason, 0) + 1
-    patched = [(key, rep) for key, rep in out.items() if rep.patch is not None]
-    data.teacher_patches = len(patched)
-    # Identical patches within a group (one per group from the annotation teacher) are rendered, encoded and
-    # prefilled once; each failed rollout still gets its own sampled repair.
-    distinct: dict[tuple[int, str], list[_Repair]] = {}
-    for (g, _), rep in patched:
-        distinct.setdefault((g, json.dumps(rep.patch.to_json(), sort_keys=True)), []).append(rep)
+    results, stats = _ask_teacher(ctx, batch, texts, targets)
+    distinct: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    patches = {}
+    for key, result in zip(targets, results, strict=True):
+        if result.patch is not None:
+            patches[key] = result.patch
+            distinct.setdefault((key[0], json.dumps(result.patch.to_json(), sort_keys=True)), []).append(key)
     with ctx.timer.phase("repair_prompt"):
         encoded = []
-        for (g, _), reps in distinct.items():
-            tools = ClipTools(samples[g].path, cfg.sampling, ctx.cache)
-            media = render_patch(reps[0].patch, tools, frames[g], cfg.prompt)
-            encoded.append(encode_prompt(ctx.processor, build_prompt(samples[g], frames[g], cfg.prompt, media)))
-            for rep in reps:
-                rep.prompt = encoded[-1]
+        for keys in distinct.values():
+            g = keys[0][0]
+            sample, frames = batch.samples[g], batch.frames[g]
+            media = render_patch(patches[keys[0]], ClipTools(sample.path, cfg.sampling, ctx.cache), frames, cfg.prompt)
+            encoded.append(encode_prompt(ctx.processor, build_prompt(sample, frames, cfg.prompt, media)))
     params = SamplingParams(cfg.rollout.repair_max_new_tokens, cfg.rollout.temperature, cfg.rollout.top_p)
     with ctx.timer.phase("repair_generate"):
-        if not encoded and ctx.synced_gpus:  # under ZeRO-3 every rank must join every generation
-            prompts_for_sync = [encode_prompt(ctx.processor, build_prompt(samples[0], frames[0], cfg.prompt))]
-            generate_groups(ctx.model, prompts_for_sync, 1, params, eos_id=ctx.eos_id, pad_id=ctx.pad_id,
-                            suppress_ids=ctx.suppress_ids, synced_gpus=True, gather_context=ctx.gather_context)
-        elif encoded:
-            counts = [len(reps) for reps in distinct.values()]
-            completions = generate_groups(ctx.model, encoded, counts, params, eos_id=ctx.eos_id, pad_id=ctx.pad_id,
-                                          suppress_ids=ctx.suppress_ids, synced_gpus=ctx.synced_gpus,
-                                          gather_context=ctx.gather_context)
-            for reps, comps in zip(distinct.values(), completions, strict=True):
-                for rep, comp in zip(reps, comps, strict=True):
-                    rep.completion = comp
-                    rep.text = ctx.decode(comp)
+        requests = [GenerationRequest(p, len(keys)) for p, keys in zip(encoded, distinct.values(), strict=True)]
+        completions = ctx.engine.generate(requests, params)
+    out = {key: Repair(None, result.reason or "no_patch")
+           for key, result in zip(targets, results, strict=True) if result.patch is None}
     with ctx.timer.phase("reward"):
-        for (g, _), rep in patched:
-            rep.parts = score_completion(rep.text, samples[g], cfg.reward.names)
-            rep.align = alignment(rep.text, rep.patch, frames[g].timestamps, cfg.reward.align_tolerance_s)
-    return out
+        for prompt, keys, comps in zip(encoded, distinct.values(), completions, strict=True):
+            for key, completion in zip(keys, comps, strict=True):
+                sample, frames = batch.samples[key[0]], batch.frames[key[0]]
+                text = ctx.decode(completion)
+                out[key] = Repair(patches[key], None, prompt, completion, text,
+                                  score_completion(text, sample, cfg.reward.names),
+                                  alignment(text, patches[key], frames.timestamps, cfg.reward.align_tolerance_s))
+    return out, stats
 
 
 def _slot(cfg: TrainConfig, g: int, i: int, prompt: EncodedPrompt, completion: torch.Tensor, text: str,
-          parts: dict[str, float], repair: _Repair | None) -> Slot:
+          parts: dict[str, float], repair: Repair | None) -> Slot:
     correct = parts["accuracy"] >= cfg.repair.threshold
     repaired_parts = repair.parts if repair is not None and repair.patch is not None else None
     reward = rir(parts, repaired_parts, correct=correct, kappa=cfg.reward.kappa, lam=cfg.reward.align_weight,
                  align=repair.align if repaired_parts else 0.0)
-    slot = Slot(g, i, prompt, completion, reward, text, parts)
-    if repair is not None:
-        slot.patch, slot.teacher_reason = repair.patch, repair.reason
-        slot.repaired_text, slot.repaired_parts = repair.text, repair.parts
-        if repaired_parts is not None and cfg.repair.credit == "repaired":
-            slot.prompt, slot.completion = repair.prompt, repair.completion
-    return slot
+    if repair is None:
+        return Slot(g, i, prompt, completion, reward, text, parts)
+    trains_repair = repaired_parts is not None and cfg.repair.credit == "repaired"
+    return Slot(g, i, repair.prompt if trains_repair else prompt, repair.completion if trains_repair else completion,
+                reward, text, parts, repair.text, repair.parts, repair.patch, repair.reason)
+
+
+def placeholder_slot(processor, cfg: TrainConfig, sample: Sample) -> Slot:
+    """A tiny slot (two blank frames at the smallest size, one EOS token) for zero-weight passes: a rank with fewer
+    micro-batches than another still runs its forward and backward through every parameter, video tower included,
+    so every rank joins every collective."""
+    side = 2 * cfg.sampling.patch_multiple
+    count = max(2, cfg.sampling.frame_factor)
+    info = VideoInfo("placeholder", count, 1.0, float(count), side, side, "none")
+    frames = Frames(np.zeros((count, side, side, 3), np.uint8), tuple(range(count)), tuple(map(float, range(count))),
+                    info)
+    prompt = encode_prompt(processor, build_prompt(sample, frames, cfg.prompt))
+    eos = torch.tensor([processor.tokenizer.eos_token_id])
+    reward = rir({"accuracy": 0.0}, None, correct=False, kappa=0.0, lam=0.0)
+    return Slot(-1, -1, prompt, eos, reward, "", {"accuracy": 0.0})

@@ -14,14 +14,18 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+# What only the teacher's own counters know (the step counts calls, patches and reasons itself).
+_BACKEND_KEYS = ("tool_calls", "tool_errors", "leak_rejections", "cache_hits", "http_requests", "retries",
+                 "prompt_tokens", "completion_tokens")
+
+
 def _teacher_delta(teacher, before: dict[str, Any] | None) -> dict[str, float]:
+    """This step's share of the teacher's counters, and its running latency percentiles."""
     if teacher is None or before is None:
         return {}
     after = teacher.metrics.snapshot()
-    out = {}
-    for key, value in after.items():
-        if isinstance(value, int | float) and isinstance(before.get(key), int | float) and not key.endswith("_rate"):
-            out[f"teacher_backend/{key}"] = float(value - before[key]) if "latency" not in key else float(value)
+    out = {f"teacher/{key}": float(after[key] - before.get(key, 0)) for key in _BACKEND_KEYS if key in after}
+    out.update({f"teacher/{key}": float(value) for key, value in after.items() if key.startswith("latency")})
     return out
 
 
@@ -44,10 +48,10 @@ def step_metrics(data: StepData, update: dict[str, float], timer: PhaseTimer, el
         "format/first_pass": _mean([s.first_parts["format"] for s in slots]),
         "acc/after_repair": _mean([s.reward.accuracy for s in slots]),
         "acc/repaired_success": _mean([s.reward.accuracy for s in repaired]),
-        "intervention_ratio": data.teacher_calls / n if n else 0.0,
-        "teacher/calls": float(data.teacher_calls),
-        "teacher/patches": float(data.teacher_patches),
-        "teacher/success_rate": data.teacher_patches / data.teacher_calls if data.teacher_calls else 0.0,
+        "intervention_ratio": data.teacher.calls / n if n else 0.0,
+        "teacher/calls": float(data.teacher.calls),
+        "teacher/patches": float(data.teacher.patches),
+        "teacher/success_rate": data.teacher.patches / data.teacher.calls if data.teacher.calls else 0.0,
         "groups/zero_advantage": _mean([float(max(r) - min(r) < 1e-9) for r in groups]),
         "len/completion_tokens": generated_tokens / n if n else 0.0,
         "len/first_pass_chars": first_tokens / n if n else 0.0,
@@ -58,7 +62,7 @@ def step_metrics(data: StepData, update: dict[str, float], timer: PhaseTimer, el
         **timer.as_metrics(),
         **_teacher_delta(teacher, teacher_before),
     }
-    for reason, count in data.teacher_reasons.items():
+    for reason, count in data.teacher.reasons.items():
         m[f"teacher/no_patch/{reason}"] = float(count)
     return m
 

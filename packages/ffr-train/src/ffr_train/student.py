@@ -159,3 +159,47 @@ def build_tiny_student(out_dir: str | Path, corpus: Iterable[str], *, arch: str 
 def is_tiny_student(path: str | Path) -> bool:
     """True for a directory written by :func:`build_tiny_student` (it carries its build settings)."""
     return (Path(path) / TINY_MARKER).is_file()
+
+
+# Qwen2.5-VL-3B-Instruct's published configuration (config.json of the release): the shapes a lab's run has.
+QWEN2_5_VL_3B = {
+    "text": dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
+                 num_key_value_heads=2, vocab_size=151936, max_position_embeddings=128000, rms_norm_eps=1e-6,
+                 rope_parameters=dict(rope_type="default", rope_theta=1000000.0, mrope_section=[16, 24, 24])),
+    "vision": dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
+                   patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                   fullatt_block_indexes=[7, 15, 23, 31], tokens_per_second=2, in_chans=3),
+}
+
+
+def build_qwen2_5_vl_3b_shaped(out_dir: str | Path, corpus: Iterable[str], *, text_layers: int | None = None,
+                               vision_layers: int | None = None, max_pixels: int = 128 * 28 * 28,
+                               seed: int = 0) -> Path:
+    """A randomly initialised Qwen2.5-VL with the real 3B configuration (optionally fewer text / vision layers, for
+    CPU measurements), with the offline tokenizer; saved like any checkpoint. Its layers, widths, heads, vocabulary
+    and vision tower are the 3B model's, so memory and time per layer are what a lab's run sees."""
+    from transformers import AutoModelForImageTextToText, Qwen2_5_VLConfig
+
+    tokenizer = train_tokenizer(corpus, 1024)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text = {**QWEN2_5_VL_3B["text"], "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": True}
+    vision = dict(QWEN2_5_VL_3B["vision"])
+    if text_layers:
+        text["num_hidden_layers"] = text_layers
+    if vision_layers:
+        vision["depth"] = vision_layers
+        vision["fullatt_block_indexes"] = [i for i in vision["fullatt_block_indexes"] if i < vision_layers] or \
+            [vision_layers - 1]
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+                              video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                              vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    _processor("qwen2_5_vl", tokenizer, max_pixels).save_pretrained(out)
+    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -15,30 +14,26 @@ import torch
 from ffr_data.clips import FrameCache
 from ffr_data.config import to_dict
 from ffr_data.errors import FFRError
-from ffr_data.models import load_vlm
+from ffr_data.models import fit_sampling, load_vlm
 from ffr_data.versions import package_versions
 from ffr_teacher import build_teacher
 from ffr_train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ffr_train.config import TrainConfig
 from ffr_train.data import data_order, load_split
-from ffr_train.distributed import generation_context, make_accelerator, prepare_reference, zero_stage
-from ffr_train.logs import RunLogger
+from ffr_train.distributed import make_accelerator, prepare_reference, zero_stage
+from ffr_train.engine import HFGenerationEngine
+from ffr_train.logs import RunLogger, check_trackers
+from ffr_train.policy import is_lora, load_student, save_final, torch_dtype
 from ffr_train.progress import progress_bar
-from ffr_train.step import StepContext, StepData, collect_step
+from ffr_train.step import StepContext, StepData, collect_step, placeholder_slot
 from ffr_train.step_metrics import rollout_rows, step_metrics
 from ffr_train.timing import PhaseTimer
-from ffr_train.update import Updater
-from ffr_train.validation import validate
+from ffr_train.update import Reference, Updater
+from ffr_train.validation import finish_validation, validation_tallies
 
 log = logging.getLogger(__name__)
 # Settings a resumed run may change (how long and how it logs); anything else must match the checkpoint.
 RESUMABLE_CHANGES = ("optim.steps", "logging", "checkpoint", "eval")
-
-
-def _dtype(name: str) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    return getattr(torch, name)
 
 
 def _config_drift(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
@@ -59,23 +54,18 @@ class RLTrainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False):
         from accelerate.utils import set_seed
 
-        self.cfg = cfg
         self.run_dir = Path(cfg.output_dir)
         r = cfg.rollout
-        self.micro_batches = max(1, math.ceil(r.prompts_per_step * r.group_size / r.micro_batch_size))
-        self.accelerator = make_accelerator(cfg.dist.deepspeed, r.micro_batch_size, self.micro_batches,
-                                            cfg.optim.max_grad_norm)
-        set_seed(cfg.seed)
-        model, self.processor = load_vlm(cfg.student.path, _dtype(cfg.student.dtype))
-        if cfg.student.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
-        model.train()
+        check_trackers(cfg.logging.trackers)
+        self.accelerator = make_accelerator(cfg.dist.deepspeed, r.micro_batch_size, cfg.optim.max_grad_norm,
+                                            cfg.logging.trackers, str(self.run_dir))
+        acc = self.accelerator
+        set_seed(cfg.seed)  # the same initial weights (LoRA adapters included) on every rank
+        model, self.processor = load_student(cfg.student)
+        self.cfg = cfg = dataclasses.replace(cfg, sampling=fit_sampling(cfg.sampling, model))
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                       betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
-        self.ref_model = None
-        if cfg.loss.beta > 0:
-            self.ref_model = prepare_reference(self.accelerator, load_vlm(cfg.student.path, _dtype(cfg.student.dtype))[0])
+        self.model, self.optimizer = acc.prepare(model, optimizer)
         self.teacher = None
         if cfg.algo == "ffr":
             teacher_cfg = cfg.teacher
@@ -86,24 +76,43 @@ class RLTrainer:
         self.val_samples = []
         if cfg.data.val_file and Path(cfg.data.val_file).is_file():
             self.val_samples, _ = load_split(cfg.data.val_file, cfg.data.video_root, cfg.data.max_eval_samples)
-        self.updater = Updater(self.accelerator, self.model, self.optimizer, self.ref_model, cfg.loss, cfg.optim,
-                               self.micro_batches, r.group_size, self.processor.tokenizer.pad_token_id)
+        unwrapped = acc.unwrap_model(self.model)
+        zero3 = zero_stage(acc) == 3
+        self.engine = HFGenerationEngine(unwrapped, self.processor.tokenizer, zero3_engine=self.model if zero3 else None)
+        self.updater = Updater(acc, self.model, self.optimizer, self._reference(unwrapped), cfg.loss, cfg.optim,
+                               group_size=r.group_size, pad_id=self.processor.tokenizer.pad_token_id,
+                               token_budget=r.micro_batch_tokens, max_rows=r.micro_batch_size,
+                               placeholder=placeholder_slot(self.processor, cfg, self.train_samples[0]))
+        # Each rank draws its own rollouts; the seed stays a function of (seed, rank), so runs are reproducible.
+        set_seed(cfg.seed + acc.process_index)
         self.cache = FrameCache()
         self.timer = PhaseTimer()
-        self.logger = RunLogger(self.run_dir, cfg.logging.tensorboard, enabled=self.accelerator.is_main_process)
+        self.logger = RunLogger(self.run_dir, acc, project=cfg.logging.project, config=to_dict(cfg),
+                                trackers=cfg.logging.trackers, enabled=acc.is_main_process)
         self.step = 0
         self._updating = False
         self._step_rng: dict[str, Any] | None = None
         self.history: list[dict[str, float]] = []
         self.dropped_rows = dropped
         self.skipped_samples = 0
-        if self.accelerator.is_main_process:
+        if acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
-        elif self.accelerator.is_main_process:
+        elif acc.is_main_process:
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
             (self.run_dir / "versions.json").write_text(json.dumps(package_versions(), indent=2))
+
+    def _reference(self, unwrapped) -> Reference | None:
+        """The frozen reference policy for the KL term: the LoRA student with its adapters off, or a second copy of
+        the starting weights placed like the policy (sharded under ZeRO-3). None when beta is 0."""
+        if self.cfg.loss.beta <= 0:
+            return None
+        if is_lora(unwrapped):
+            return Reference(unwrapped, adapters_off=True)
+        model, _ = load_vlm(self.cfg.student.path, torch_dtype(self.cfg.student.dtype),
+                            self.cfg.student.attn_implementation)
+        return Reference(prepare_reference(self.accelerator, model))
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _resume(self) -> None:
@@ -131,8 +140,7 @@ class RLTrainer:
         model = self.accelerator.unwrap_model(self.model)
         state = self.accelerator.get_state_dict(self.model)
         if self.accelerator.is_main_process:
-            model.save_pretrained(out, state_dict=state)
-            self.processor.save_pretrained(out)
+            save_final(out, model, state, self.processor, self.cfg.student)
         self.accelerator.wait_for_everyone()
         return out
 
@@ -143,10 +151,7 @@ class RLTrainer:
         return [self.train_samples[i] for i in data_order(len(self.train_samples), self.cfg.seed, start, p)]
 
     def _context(self) -> StepContext:
-        unwrapped = self.accelerator.unwrap_model(self.model)
-        zero3_multi = zero_stage(self.accelerator) == 3 and self.accelerator.num_processes > 1
-        return StepContext(self.cfg, unwrapped, self.processor, self.teacher, self.cache, self.timer,
-                           synced_gpus=zero3_multi, gather_context=generation_context(self.accelerator, self.model))
+        return StepContext(self.cfg, self.engine, self.processor, self.teacher, self.cache, self.timer)
 
     def train_step(self) -> dict[str, float]:
         self.timer = PhaseTimer()
@@ -157,8 +162,9 @@ class RLTrainer:
         self.skipped_samples += len(data.skipped)
         with self.timer.phase("update"):
             self._updating = True
-            stats = self.updater.update(data.slots, data.rewards, self.step) if data.slots else {}
+            stats = self.updater.update(data.slots, self.step)  # every rank, with or without slots of its own
             self._updating = False
+        self.engine.sync_weights()
         elapsed = time.perf_counter() - started
         metrics = step_metrics(data, stats, self.timer, elapsed, self.cfg, self.teacher, teacher_before)
         metrics["data/skipped_samples_total"] = float(self.skipped_samples)
@@ -170,11 +176,16 @@ class RLTrainer:
         return metrics
 
     def validate(self) -> dict[str, float]:
+        """Greedy validation, sharded over ranks and added up; every rank returns the same numbers."""
         if not self.val_samples:
             return {}
-        model = self.accelerator.unwrap_model(self.model)
-        return validate(model, self.processor, self.val_samples, self.cfg, self.cache, teacher=self.teacher,
-                        batch_size=self.cfg.eval.batch_size)
+        from accelerate.utils import gather_object
+
+        acc = self.accelerator
+        tallies = validation_tallies(self.engine, self.processor, self.val_samples, self.cfg, self.cache,
+                                     teacher=self.teacher, batch_size=self.cfg.eval.batch_size,
+                                     rank=acc.process_index, world=acc.num_processes)
+        return finish_validation(gather_object([tallies]) if acc.num_processes > 1 else [tallies])
 
     def train(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -209,7 +220,8 @@ class RLTrainer:
             self.logger.metrics(self.step, val)
         summary = training_summary(self.history, val)
         summary.update(final_model=str(final), run_dir=str(self.run_dir), skipped_samples=self.skipped_samples,
-                       dropped_rows=self.dropped_rows)
+                       dropped_rows=self.dropped_rows, processes=self.accelerator.num_processes,
+                       distributed=self.accelerator.distributed_type.value)
         if self.accelerator.is_main_process:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.logger.close()
