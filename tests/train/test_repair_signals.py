@@ -152,3 +152,30 @@ def test_ffr_append_and_distill_train_end_to_end(flash_data, flash_student, tmp_
     assert metrics["distill/items"] > 0 and metrics["update/distill_kl"] >= 0
     assert {"regime/first_pass/all_fail", "regime/after_repair/mixed",
             "advantage_mass/plain_negative"} <= {k.removeprefix("update/") for k in metrics}
+
+
+def test_gold_supervision_control_covers_the_failed_prompts_and_raises_their_gold_likelihood(
+        flash_data, flash_student, tmp_path):
+    cfg, data = _collect(flash_data, flash_student, tmp_path, **{"algo": "grpo", "repair.gold_weight": 1.0})
+    failed = [sum(s.first_parts["accuracy"] < 1.0 for s in data.slots if s.group == g) for g in range(2)]
+    assert [(item.failures) for item in data.gold] == [n for n in failed if n]
+    assert data.teacher.calls == 0
+    tok = load_vlm(flash_student)[1].tokenizer
+    assert tok.decode(data.gold[0].completion, skip_special_tokens=True).endswith("</answer>")
+    trainer = RLTrainer(tiny_train_config(flash_data, flash_student, tmp_path / "run", **{
+        "algo": "grpo", "repair.gold_weight": 1.0, "loss.beta": 0.0, "optim.lr": 3e-3}))
+
+    def nll() -> float:
+        from ffr_train.rollout import completion_logprobs
+
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        with torch.no_grad():
+            logp, mask = completion_logprobs(model, [i.prompt for i in data.gold], [i.completion for i in data.gold],
+                                             trainer.updater.pad_id)
+        return float(-(logp * mask).sum() / mask.sum())
+
+    before = nll()
+    for step in range(3):
+        stats = trainer.updater.update([], step, gold=data.gold)
+    assert stats["gold_nll"] > 0
+    assert nll() < before

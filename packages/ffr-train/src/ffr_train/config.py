@@ -84,6 +84,11 @@ class RepairConfig:
         0.0, help="Weight of on-policy self-distillation: on each failed first-pass rollout that got a patch, the "
                   "reverse KL from the unpatched next-token distribution to the same model's distribution with the "
                   "patch (detached), averaged over those tokens. 0: off (the paper).", check=non_negative)
+    gold_weight: float = field(
+        0.0, help="Weight of a supervised term on the gold rationale and answer of every failed first-pass rollout's "
+                  "prompt (negative log-likelihood, once per failed rollout). With algo=grpo this is the "
+                  "supervision-matched control for FFR's annotation teacher, which also knows the answer. 0: off.",
+        check=non_negative)
     max_repairs_per_group: int | None = field(None, help="Repair at most this many failed slots per group (None: all).",
                                               check=non_negative)
 

@@ -70,6 +70,15 @@ class DistillItem:
 
 
 @dataclass(frozen=True)
+class GoldItem:
+    """A prompt with failed first-pass rollouts and its gold rationale + answer, supervised once per failure."""
+
+    prompt: EncodedPrompt
+    completion: torch.Tensor
+    failures: int
+
+
+@dataclass(frozen=True)
 class TeacherStats:
     """This step's repair requests: how many were sent, how many came back with a usable patch, and why not."""
 
@@ -87,6 +96,7 @@ class StepData:
     teacher: TeacherStats = field(default_factory=TeacherStats)
     generated_tokens: dict[str, int] = field(default_factory=dict)  # per pass: "first_pass", "repair"
     distill: list[DistillItem] = field(default_factory=list)
+    gold: list[GoldItem] = field(default_factory=list)
 
     def first_pass(self) -> list[Slot]:
         """The G places of every group (appended repaired members left out)."""
@@ -148,7 +158,26 @@ def collect_step(ctx: StepContext, samples: Sequence[Sample]) -> StepData:
                if rep.patch is not None and cfg.repair.distill_weight > 0]
     generated = {"first_pass": sum(int(c.numel()) for group in groups for c in group),
                  "repair": sum(int(r.completion.numel()) for _, r in repaired)}
-    return StepData(batch.samples, slots, g_size, batch.skipped, stats, generated, distill)
+    gold = _gold_items(ctx, batch.samples, prompts, parts) if cfg.repair.gold_weight > 0 else []
+    return StepData(batch.samples, slots, g_size, batch.skipped, stats, generated, distill, gold)
+
+
+def gold_target(sample: Sample) -> str:
+    """What supervised training teaches for a sample: its rationale (when it has one) and its tagged answer."""
+    return (sample.process or "") + sample.solution
+
+
+def _gold_items(ctx: StepContext, samples: list[Sample], prompts: list[EncodedPrompt],
+                parts: list[list[dict[str, float]]]) -> list[GoldItem]:
+    cfg, tok = ctx.cfg, ctx.processor.tokenizer
+    accuracy = [[p["accuracy"] for p in group] for group in parts]
+    failures = Counter(g for g, _ in select_for_repair(accuracy, cfg.repair.trigger, cfg.repair.threshold,
+                                                       cfg.repair.max_repairs_per_group))
+    items = []
+    for g, count in sorted(failures.items()):
+        ids = tok(gold_target(samples[g]), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+        items.append(GoldItem(prompts[g], torch.cat([ids, torch.tensor([tok.eos_token_id])]), count))
+    return items
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def step_metrics(data: StepData, update: dict[str, float], timer: PhaseTimer, el
         "throughput/train_tokens_per_s": generated_tokens / elapsed if elapsed else 0.0,
         **{f"tokens/generated_{k}": float(v) for k, v in data.generated_tokens.items()},
         "distill/items": float(len(data.distill)),
+        "gold/failed_rollouts": float(sum(i.failures for i in data.gold)),
         "time/step": elapsed,
         "data/skipped_samples": float(len(data.skipped)),
         **regime_metrics(data, cfg.repair.threshold),

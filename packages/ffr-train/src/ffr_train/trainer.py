@@ -91,6 +91,7 @@ class RLTrainer:
         self.updater = Updater(acc, self.model, self.optimizer, self._reference(unwrapped), cfg.loss, cfg.optim,
                                pad_id=self.processor.tokenizer.pad_token_id, token_budget=r.micro_batch_tokens,
                                max_rows=r.micro_batch_size, distill_weight=cfg.repair.distill_weight,
+                               gold_weight=cfg.repair.gold_weight,
                                placeholders=placeholder_slots(self.processor, cfg, self.train_samples[0]))
         # Each rank draws its own rollouts; the seed stays a function of (seed, rank), so runs are reproducible.
         set_seed(cfg.seed + acc.process_index)
@@ -166,7 +167,8 @@ class RLTrainer:
         self.skipped_samples += len(data.skipped)
         with self.timer.phase("update"):
             self._updating = True
-            stats = self.updater.update(data.slots, self.step, data.distill)  # every rank, slots of its own or not
+            # every rank, with or without slots of its own
+            stats = self.updater.update(data.slots, self.step, data.distill, data.gold)
             self._updating = False
         self.engine.sync_weights()
         elapsed = time.perf_counter() - started

@@ -22,7 +22,7 @@ from ffr_train.config import LossConfig, OptimConfig
 from ffr_train.distill import TargetView, reverse_kl
 from ffr_train.micro_batching import RankSync, fill_position, pack_micro_batches, row_length, synced_layout
 from ffr_train.rollout import completion_logits, completion_logprobs
-from ffr_train.step import DistillItem, Placeholders, Slot
+from ffr_train.step import DistillItem, GoldItem, Placeholders, Slot
 
 
 class NonFiniteLossError(FFRError):
@@ -55,6 +55,12 @@ class MicroBatch:
 
 
 @dataclass(frozen=True)
+class GoldBatch:
+    rows: list[Any]  # gold rationale + answer under the plain prompt
+    weights: list[float]  # failures per prompt; 0 for a placeholder
+
+
+@dataclass(frozen=True)
 class DistillBatch:
     plain: list[Any]  # rows under the plain prompt (trained)
     patched: list[Any]  # the same tokens under the patched prompt (the detached target)
@@ -78,13 +84,13 @@ class Reference:
 class Updater:
     def __init__(self, accelerator, model, optimizer, reference: Reference | None, loss_cfg: LossConfig,
                  optim_cfg: OptimConfig, *, pad_id: int, token_budget: int, max_rows: int,
-                 placeholders: Placeholders, distill_weight: float = 0.0):
+                 placeholders: Placeholders, distill_weight: float = 0.0, gold_weight: float = 0.0):
         self.accelerator, self.model, self.optimizer, self.reference = accelerator, model, optimizer, reference
         self.loss_cfg, self.optim_cfg = loss_cfg, optim_cfg
         self.pad_id = pad_id
         self.token_budget, self.max_rows = token_budget, max_rows
         self.placeholders = placeholders
-        self.distill_weight = distill_weight
+        self.distill_weight, self.gold_weight = distill_weight, gold_weight
         self.sync = RankSync(accelerator)
         self.deepspeed = accelerator.distributed_type.value == "DEEPSPEED"
 
@@ -122,7 +128,19 @@ class Updater:
             batches.append(DistillBatch(p, t, [1.0] * (len(p) - added) + [0.0] * added))
         return batches
 
-    def update(self, slots: list[Slot], step: int, distill: list[DistillItem] | None = None) -> dict[str, float]:
+    def gold_batches(self, items: list[GoldItem]) -> list[GoldBatch]:
+        """Supervised micro-batches of gold targets, weighted by how many rollouts of each prompt failed."""
+        packed = self._packed(items)
+        layout = synced_layout(self.sync, [[[items[i] for i in idx] for idx in packed]])
+        batches = []
+        for k in range(layout.count):
+            idx = packed[k] if k < len(packed) else []
+            (rows,), added = fill_position([[items[i] for i in idx]], [layout.images[0][k]], self.placeholders)
+            batches.append(GoldBatch(rows, [float(items[i].failures) for i in idx] + [0.0] * added))
+        return batches
+
+    def update(self, slots: list[Slot], step: int, distill: list[DistillItem] | None = None,
+               gold: list[GoldItem] | None = None) -> dict[str, float]:
         cfg = self.loss_cfg
         rewards = torch.tensor([s.reward.total for s in slots], dtype=torch.float32)
         groups = torch.tensor([s.group for s in slots], dtype=torch.long)
@@ -131,14 +149,17 @@ class Updater:
             group["lr"] = learning_rate(step, self.optim_cfg)
         batches = self.micro_batches(slots, advantages.tolist())
         extra = self.distill_batches(list(distill or [])) if self.distill_weight > 0 else []
+        supervised = self.gold_batches(list(gold or [])) if self.gold_weight > 0 else []
         ref = [self.reference.logprobs(b.slots, self.pad_id) if self.reference else None for b in batches]
         old = [self._frozen_logprobs(b.slots) if cfg.inner_iterations > 1 else None for b in batches]
-        total_tokens, total_seqs, distill_tokens = self._global_totals(
+        total_tokens, total_seqs, distill_tokens, gold_tokens = self._global_totals(
             [sum(int(s.completion.numel()) for s in slots), len(slots),
-             sum(int(i.completion.numel()) for i in distill or [])])
+             sum(int(i.completion.numel()) for i in distill or []),
+             sum(int(i.completion.numel()) * i.failures for i in gold or [])])
         stats = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "grad_norm": 0.0}
         weight, distill_kl = 0.0, 0.0
-        steps = len(batches) + len(extra)
+        steps = len(batches) + len(extra) + len(supervised)
+        gold_nll = 0.0
         for _ in range(cfg.inner_iterations):
             for k, (batch, ref_lp, old_lp) in enumerate(zip(batches, ref, old, strict=True)):
                 mb, tokens, norm = self._micro_step(batch, ref_lp, old_lp, total_tokens, total_seqs,
@@ -152,6 +173,10 @@ class Updater:
                 kl_sum, norm = self._distill_step(batch, distill_tokens, last=k == steps - 1)
                 distill_kl += kl_sum / cfg.inner_iterations
                 stats["grad_norm"] = norm if norm is not None else stats["grad_norm"]
+            for k, batch in enumerate(supervised, start=len(batches) + len(extra)):
+                nll_sum, norm = self._gold_step(batch, gold_tokens, last=k == steps - 1)
+                gold_nll += nll_sum / cfg.inner_iterations
+                stats["grad_norm"] = norm if norm is not None else stats["grad_norm"]
         for key in ("clip_fraction", "kl"):
             stats[key] /= max(weight, 1.0)
         stats["lr"] = learning_rate(step, self.optim_cfg)
@@ -161,6 +186,9 @@ class Updater:
             local_tokens = sum(int(i.completion.numel()) for i in distill or [])
             stats["distill_kl"] = distill_kl / local_tokens if local_tokens else 0.0
             stats["distill_micro_batches"] = float(len(extra))
+        if self.gold_weight > 0:
+            local_tokens = sum(int(i.completion.numel()) * i.failures for i in gold or [])
+            stats["gold_nll"] = gold_nll / local_tokens if local_tokens else 0.0
         stats["micro_batches"] = float(len(batches))
         stats["padded_tokens"] = float(sum(len(b.slots) * max(row_length(s) for s in b.slots)
                                            for b in batches if not b.placeholder))
@@ -208,6 +236,19 @@ class Updater:
             self._check_finite(loss)
             norm = self._backward(loss, last)
         return float(kl.sum().detach()), norm
+
+    def _gold_step(self, batch: GoldBatch, total_tokens: float, *, last: bool) -> tuple[float, float | None]:
+        """One supervised micro-batch on gold targets. Returns the weighted NLL sum and, last, the gradient norm."""
+        no_sync = contextlib.nullcontext() if last or self.deepspeed else self.accelerator.no_sync(self.model)
+        with no_sync:
+            logp, mask = completion_logprobs(self.model, [r.prompt for r in batch.rows],
+                                             [r.completion for r in batch.rows], self.pad_id)
+            mask = mask * torch.tensor(batch.weights, dtype=mask.dtype, device=mask.device).unsqueeze(-1)
+            nll = -(logp * mask).sum()
+            loss = self.gold_weight * nll / total_tokens
+            self._check_finite(loss)
+            norm = self._backward(loss, last)
+        return float(nll.detach()), norm
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         # Decided together, so that no rank goes on to a collective that another has abandoned.
