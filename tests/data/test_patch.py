@@ -38,6 +38,21 @@ def test_bad_patches_name_the_field(change, message):
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize("reply", [
+    '{"error_type": "temporal", "windows": [[NaN, 1.0]]}',
+    '{"error_type": "temporal", "windows": [[0.5, Infinity]]}',
+    '{"error_type": "spatial", "regions": [{"box": [0.1, 0.1, 0.2, 0.3], "t": NaN}]}',
+    '{"error_type": "spatial", "regions": [{"box": [0.1, 0.1, -Infinity, 0.3]}]}',
+    '{"error_type": "spatial", "regions": [{"box": [0.1, 0.1, 0.2, 0.3], "t": -1.0}]}',
+    '{"error_type": "spatial", "regions": [{"box": [0.1, 0.1, 0.2, 0.3], "label": ["a", "b"]}]}',
+    '{"error_type": ["temporal"], "guidance": "g"}',
+])
+def test_non_finite_numbers_and_non_string_labels_are_refused_without_a_duration(reply):
+    # NaN compares false with every bound, so it used to pass and was later written as invalid JSON.
+    with pytest.raises(PatchError, match=r"patch field '(windows|regions|error_type)"):
+        EvidencePatch.from_json(reply)
+
+
 def test_empty_and_non_object_patches():
     with pytest.raises(PatchError, match="patch is empty"):
         EvidencePatch.from_json({"error_type": "spatial"})

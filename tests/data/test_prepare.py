@@ -24,6 +24,7 @@ def dataset(tmp_path, helpers, video_path):
     write_video(root / "good.mp4", index_pattern_frames())
     write_video(root / "sub" / "good2.mp4", index_pattern_frames(16))
     write_video(root / "one_frame.mp4", index_pattern_frames(1))
+    write_video(root / "abs.mp4", index_pattern_frames())
     (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
     (root / "empty.mp4").write_bytes(b"")
     other = tmp_path / "other_root"
@@ -32,7 +33,7 @@ def dataset(tmp_path, helpers, video_path):
     rows = [
         row(problem_id="good-1", path="good.mp4"),
         row(problem_id="good-2", path="sub/good2.mp4", evidence={"windows": [[0.5, 1.0]]}),
-        row(problem_id="abs", path=str(video_path)),
+        row(problem_id="abs", path=str(root / "abs.mp4")),
         row(problem_id="mapped", path="elsewhere.mp4", data_source="mapped"),
         row(problem_id="same-video", path="./good.mp4"),
         row(problem_id="missing", path="nope.mp4"),
@@ -47,6 +48,7 @@ def dataset(tmp_path, helpers, video_path):
         row(problem_id="no-options", options=None),
         row(problem_id="not-an-option", solution="<answer>F</answer>"),
         row(problem_id="good-1", path="good.mp4"),
+        row(problem_id="abs-outside", path=str(video_path)),  # absolute, but outside the video root
     ]
     inputs = helpers.write_rows(tmp_path / "in" / "train.jsonl", rows)
     root_map = tmp_path / "in" / "roots.yaml"
@@ -65,11 +67,11 @@ def test_report_counts_every_drop_reason(dataset, video_path):
     reasons = {reason: entry["count"] for reason, entry in report["dropped_by_reason"].items()}
     assert reasons == {
         "missing_file": 1, "corrupt_video": 1, "empty_file": 1, "too_few_frames": 1,
-        "evidence_outside_video": 1, "path_escapes_root": 1, "unsupported_data_type": 1, "malformed_json": 1,
+        "evidence_outside_video": 1, "path_escapes_root": 2, "unsupported_data_type": 1, "malformed_json": 1,
         "schema_error:problem_type": 1, "schema_error:options": 1, "schema_error:solution": 1,
         "duplicate_problem_id": 1,
     }
-    assert (report["kept"], report["dropped"]) == (5, 12)
+    assert (report["kept"], report["dropped"]) == (5, 13)
     example = report["dropped_by_reason"]["schema_error:options"]["examples"][0]
     assert example["row"] == 15 and example["problem_id"] == "no-options"
     assert "field 'options'" in example["detail"] and str(dataset["input"]) in example["detail"]
@@ -80,7 +82,7 @@ def test_report_counts_every_drop_reason(dataset, video_path):
     kept = [json.loads(line) for line in (dataset["out"] / "train.jsonl").read_text().splitlines()]
     assert [r["problem_id"] for r in kept] == ["good-1", "good-2", "abs", "mapped", "same-video"]
     root = dataset["root"].resolve()
-    assert [r["path"] for r in kept] == [str(root / "good.mp4"), str(root / "sub" / "good2.mp4"), str(video_path),
+    assert [r["path"] for r in kept] == [str(root / "good.mp4"), str(root / "sub" / "good2.mp4"), str(root / "abs.mp4"),
                                          str(dataset["root_map"].parent.parent / "other_root" / "elsewhere.mp4"),
                                          str(root / "good.mp4")]
     assert all(os.path.isabs(r["path"]) for r in kept)
@@ -170,7 +172,7 @@ def test_cli_prints_one_line_errors_and_runs(dataset, monkeypatch, capsys):
                               "--video-root", str(dataset["root"]), "--root-map", str(dataset["root_map"]),
                               "sampling.num_frames=8", "workers=2")
     assert code == 0, err
-    assert "kept 5 rows, dropped 12" in out
+    assert "kept 5 rows, dropped 13" in out
     report = json.loads((dataset["out"] / "report.json").read_text())
     assert report["settings"]["workers"] == 2 and report["settings"]["sampling"]["num_frames"] == 8
     assert report["kept"] == 5

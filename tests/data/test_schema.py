@@ -38,6 +38,22 @@ BAD_ROWS = [
     ({"evidence": {"regions": [{"box": [0.5, 0.1, 0.2, 0.3]}]}}, "evidence", "not a normalised box"),
     ({"evidence": {"regions": [{"box": [0.1, 0.1, 0.2]}]}}, "evidence", "regions[0].box must be"),
     ({"evidence": {"regions": [{"t": 1.0}]}}, "evidence", "regions[0] must be an object with 'box'"),
+    # Values are never coerced to strings, numbers must be finite, times non-negative.
+    ({"solution": ["<answer>B</answer>"]}, "solution", "must be a string, got list"),
+    ({"problem_id": {"id": 3}}, "problem_id", "must be a string or an integer, got dict"),
+    ({"problem_id": True}, "problem_id", "must be a string or an integer, got bool"),
+    ({"path": ["v.mp4"]}, "path", "must be a string, got list"),
+    ({"path": "v\x00.mp4"}, "path", "contains a NUL byte"),
+    ({"problem": {"text": "q"}}, "problem", "must be a string, got dict"),
+    ({"data_source": ["a"]}, "data_source", "must be a string, got list"),
+    ({"process": 7}, "process", "must be a string, got int"),
+    ({"evidence": {"windows": [[float("nan"), 1.0]]}}, "evidence", "windows[0] must be a finite number, got nan"),
+    ({"evidence": {"windows": [[0.5, float("inf")]]}}, "evidence", "windows[0] must be a finite number, got inf"),
+    ({"evidence": {"regions": [{"t": float("nan"), "box": [0.1, 0.1, 0.2, 0.2]}]}}, "evidence", "finite number"),
+    ({"evidence": {"regions": [{"t": -0.5, "box": [0.1, 0.1, 0.2, 0.2]}]}}, "evidence", "negative time"),
+    ({"evidence": {"regions": [{"box": [0.1, 0.1, 0.2, 0.2], "label": 5}]}}, "evidence", "label must be a string"),
+    ({"meta": {"score": float("nan")}}, "meta", "NaN or Infinity"),
+    ({"problem_type": "numerical", "options": None, "solution": "<answer>nan</answer>"}, "solution", "not a number"),
 ]
 
 
@@ -50,6 +66,44 @@ def test_bad_rows_name_file_row_and_field(helpers, overrides, field, words):
     assert str(err).startswith(f"data.jsonl:7: field '{field}': ")
     assert words in str(err)
     assert "\n" not in str(err)
+
+
+def test_integer_problem_ids_are_kept_as_text(helpers):
+    assert parse_sample(helpers.row(problem_id=17)).problem_id == "17"
+
+
+def test_non_finite_numbers_in_a_jsonl_file_are_dropped_and_never_written(tmp_path, helpers):
+    # Python's json module reads NaN/Infinity (they are not JSON); such a row must not come out as invalid JSON.
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(helpers.row(problem_id="ok")) + "\n"
+                    + '{"problem_id": "nan", "path": "v.mp4", "problem_type": "multiple choice", "problem": "q", '
+                      '"options": ["A. x", "B. y"], "solution": "<answer>A</answer>", '
+                      '"evidence": {"windows": [[NaN, 1.0]]}}\n')
+    result = load_samples(path)
+    assert [s.problem_id for s in result.samples] == ["ok"]
+    assert (result.errors[0].row, result.errors[0].field) == (2, "evidence")
+    write_jsonl(tmp_path / "out.jsonl", result.samples)
+    strict = [json.loads(line, parse_constant=lambda c: pytest.fail(f"wrote {c}"))
+              for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["problem_id"] for r in strict] == ["ok"]
+
+
+def test_text_files_must_be_utf8_and_not_binary(tmp_path, helpers):
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes(json.dumps(helpers.row()).encode() + b"\n" + '{"problem": "caf\xe9"}'.encode("latin-1") + b"\n")
+    with pytest.raises(SchemaError, match=r"latin1\.jsonl: is not UTF-8 text \(byte 0xe9 at line 2\)"):
+        read_rows(latin)
+    binary = tmp_path / "clip.jsonl"
+    binary.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)))
+    with pytest.raises(SchemaError, match=r"clip\.jsonl: is (a binary file|not UTF-8 text)"):
+        read_rows(binary)
+    nul = tmp_path / "nul.jsonl"
+    nul.write_bytes(json.dumps(helpers.row()).encode() + b"\n{\"a\x00\": 1}\n")
+    with pytest.raises(SchemaError, match=r"nul\.jsonl: is a binary file, not JSON text \(NUL byte at line 2\)"):
+        read_rows(nul)
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(helpers.row()).encode() + b"\n")
+    assert [s.problem_id for s in load_samples(bom).samples] == ["q1"]
 
 
 def test_a_row_that_is_not_an_object():

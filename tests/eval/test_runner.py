@@ -134,7 +134,8 @@ def test_evaluate_api_with_a_loaded_model(noisy_student_dir, synth_root, tmp_pat
     result = evaluate(model, processor, samples, cfg)
     assert model.training                                            # the trainer's mode is restored
     assert result.counts["scored"] == 4 and len(result.rows) == 4
-    assert set(result.metrics) == {"strict", "lenient"} and "family/location" in result.metrics["lenient"]
+    assert set(result.metrics) == {"strict", "lenient", "official"} and "family/location" in result.metrics["lenient"]
+    assert "mean_acc" in result.metrics["official"]                 # FFR-schema samples: Video-R1's eval_bench.py
     assert result.settings["sampling"]["num_frames"] == 8 and result.timing["samples"] == 4
     again = evaluate(model, processor, samples, cfg, out_dir=tmp_path / "api")
     assert [r["output"] for r in again.rows] == [r["output"] for r in result.rows]

@@ -54,7 +54,9 @@ def test_score_hand_written_predictions_with_unknown_ids(synth_root, tmp_path):
     synth = json.loads((tmp_path / "scored/results.json").read_text())["benchmarks"]["synth"]
     assert synth["metrics"]["strict"]["overall_micro"] == 25.0          # only test-0's tag is right
     assert synth["metrics"]["lenient"]["overall_micro"] == 50.0         # + "The answer is B"
-    assert synth["unparseable"] == {"strict": 2, "lenient": 1}
+    # official (Video-R1's eval_bench.py): untagged outputs are compared whole, so nothing is unparseable
+    assert synth["unparseable"] == {"strict": 2, "lenient": 1, "official": 0}
+    assert synth["metrics"]["official"]["mean_acc"] == 25.0
     assert synth["counts"]["unknown_predictions"] == 1 and synth["counts"]["unknown_prediction_examples"] == ["ghost-1"]
     assert synth["counts"]["unusable_prediction_rows"] == 1
     assert "predictions for unknown ids: 1" in result.output

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ffr_data.config import describe, resolve
+from ffr_data.errors import FFRError
 
 app = typer.Typer(help="Video datasets: prepare Video-R1-style data, generate the synthetic evidence benchmark.",
                   no_args_is_help=True)
@@ -61,27 +62,32 @@ def synth_command(
 
 @app.command("prepare")
 def prepare_command(
-    inputs: list[str] = typer.Argument(..., help="Input JSON/JSONL files, then optional PrepareConfig key=value "
-                                                 "overrides (e.g. sampling.num_frames=32 workers=4)."),
-    out: Path = typer.Option(..., "--out", help="Output folder: one prepared JSONL per input plus report.json."),
+    inputs: list[str] = typer.Argument(None, help="Input JSON/JSONL files, then optional PrepareConfig key=value "
+                                                  "overrides (e.g. sampling.num_frames=32 workers=4)."),
+    out: Path = typer.Option(None, "--out", help="Output folder: one prepared JSONL per input plus report.json "
+                                                 "(required)."),
     video_root: Path = typer.Option(None, "--video-root", help="Folder relative video paths start from (default: "
                                                                "each input file's folder)."),
     root_map: Path = typer.Option(None, "--root-map", help="JSON/YAML mapping data_source -> video folder "
                                                            "(relative folders start at the map file's folder)."),
     config: Path = typer.Option(None, "--config", help="YAML file of PrepareConfig keys."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace what --out holds (another prepared set, or "
+                                                              "files prepare did not write); never an input."),
     list_keys: bool = typer.Option(False, "--list-keys", help="Print every PrepareConfig key with its default."),
 ) -> None:
     """Validate rows, resolve and probe every video (decoding the frames the sampler would take), drop bad rows and
-    write the prepared dataset with a report of what was dropped and why."""
+    write the prepared dataset with a report of what was dropped and why. Inputs are never overwritten."""
     from ffr_data.prepare import PrepareConfig, prepare
 
     if list_keys:
         console.print(_keys_table(PrepareConfig))
         return
-    overrides = [item for item in inputs if _OVERRIDE.match(item) and not Path(item).exists()]
-    files = [Path(item) for item in inputs if item not in overrides]
+    if out is None:
+        raise FFRError("ffr data prepare needs --out FOLDER")
+    overrides = [item for item in inputs or [] if _OVERRIDE.match(item) and not Path(item).exists()]
+    files = [Path(item) for item in inputs or [] if item not in overrides]
     cfg = resolve(PrepareConfig(), config, overrides)
-    result = prepare(files, out, cfg, video_root=video_root, root_map_file=root_map)
+    result = prepare(files, out, cfg, video_root=video_root, root_map_file=root_map, overwrite=overwrite)
     report = result.report
     table = Table("reason", "rows", "example", title=f"kept {report['kept']}, dropped {report['dropped']}")
     for reason, entry in report["dropped_by_reason"].items():

@@ -6,6 +6,7 @@ Defined here, in ffr-data, because ffr-data renders patches into model inputs; f
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +73,10 @@ class EvidencePatch:
                 raise PatchError(f"patch is not valid JSON ({exc.msg})") from None
         if not isinstance(data, dict):
             raise PatchError(f"patch must be a JSON object, got {type(data).__name__}")
-        error_type = str(data.get("error_type", "")).strip().lower()
+        error_type = data.get("error_type", "")
+        if not isinstance(error_type, str):
+            raise PatchError(f"patch field 'error_type' must be a string, got {type(error_type).__name__}")
+        error_type = error_type.strip().lower()
         if error_type not in taxonomy:
             raise PatchError(f"patch field 'error_type': {error_type!r} is not one of {list(taxonomy)}")
         guidance = data.get("guidance", "")
@@ -107,7 +111,10 @@ class EvidencePatch:
             t = region.get("t")
             if t is not None and (not _is_num(t) or t < 0 or (duration is not None and t > duration + 1e-6)):
                 raise PatchError(f"patch field 'regions[{i}].t' = {t!r} is not a time within the video")
-            regions.append(PatchRegion((x1, y1, x2, y2), None if t is None else float(t), str(region.get("label", ""))))
+            label = region.get("label")
+            if label is not None and not isinstance(label, str):
+                raise PatchError(f"patch field 'regions[{i}].label' must be a string, got {type(label).__name__}")
+            regions.append(PatchRegion((x1, y1, x2, y2), None if t is None else float(t), label or ""))
         patch = cls(error_type, guidance.strip(), tuple(windows), tuple(key_frames), tuple(regions))
         if patch.is_empty():
             raise PatchError("patch is empty: no guidance, windows, key frames or regions")
@@ -115,7 +122,8 @@ class EvidencePatch:
 
 
 def _is_num(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite number (NaN and Infinity are not JSON and compare false with everything)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _list(data: dict, key: str) -> list:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ffr_data.clips import ClipTools
 from ffr_data.config import field as cfg_field
+from ffr_data.config import non_negative, one_of, positive
 from ffr_data.patch import EvidencePatch
 from ffr_data.schema import Sample
 from ffr_data.video import Frames
@@ -71,12 +72,16 @@ TEMPLATES: dict[str, PromptTemplate] = {
 
 @dataclass(frozen=True)
 class PromptConfig:
-    template: str = cfg_field("video-r1", help=f"Question template by name: {', '.join(TEMPLATES)}.")
+    template: str = cfg_field("video-r1", help=f"Question template by name: {', '.join(TEMPLATES)}.",
+                              check=one_of(TEMPLATES))
     patch_visuals: bool = cfg_field(True, help="Render a patch's cited windows as dense frames and its regions as "
                                                "zoomed crops (False: the patch is text only).")
-    patch_window_frames: int = cfg_field(4, help="Frames re-sampled densely inside each cited window (even).")
-    patch_max_windows: int = cfg_field(1, help="At most this many cited windows become evidence videos.")
-    patch_max_regions: int = cfg_field(2, help="At most this many cited regions become zoomed crops.")
+    patch_window_frames: int = cfg_field(4, help="Frames re-sampled densely inside each cited window (even).",
+                                         check=positive)
+    patch_max_windows: int = cfg_field(1, help="At most this many cited windows become evidence videos.",
+                                       check=non_negative)
+    patch_max_regions: int = cfg_field(2, help="At most this many cited regions become zoomed crops.",
+                                       check=non_negative)
 
 
 def template(name: str) -> PromptTemplate:

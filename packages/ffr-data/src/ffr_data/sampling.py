@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ffr_data.config import field
+from ffr_data.config import at_least, field, positive
 from ffr_data.video import VideoInfo
 
 PATCH_MULTIPLE = {"qwen2_vl": 28, "qwen2_5_vl": 28, "qwen3_vl": 32, "qwen3_vl_moe": 32}
@@ -17,17 +17,19 @@ PATCH_MULTIPLE = {"qwen2_vl": 28, "qwen2_5_vl": 28, "qwen3_vl": 32, "qwen3_vl_mo
 @dataclass(frozen=True)
 class FrameSamplingConfig:
     num_frames: int | None = field(16, help="Uniformly sample this many frames (rounded down to an even count). "
-                                            "None switches to fps-based sampling.")
-    fps: float = field(2.0, help="Frames per second to sample when num_frames is None.")
-    min_frames: int = field(4, help="Lower bound on the frame count in fps-based sampling.")
-    max_frames: int = field(64, help="Upper bound on the frame count in fps-based sampling.")
-    max_pixels: int = field(128 * 28 * 28, help="Per-frame pixel cap after resizing (Video-R1 / FFR: 128*28*28).")
-    min_pixels: int = field(4 * 28 * 28, help="Per-frame pixel floor after resizing.")
+                                            "None switches to fps-based sampling.", check=at_least(2))
+    fps: float = field(2.0, help="Frames per second to sample when num_frames is None.", check=positive)
+    min_frames: int = field(4, help="Lower bound on the frame count in fps-based sampling.", check=at_least(2))
+    max_frames: int = field(64, help="Upper bound on the frame count in fps-based sampling.", check=at_least(2))
+    max_pixels: int = field(128 * 28 * 28, help="Per-frame pixel cap after resizing (Video-R1 / FFR: 128*28*28).",
+                            check=positive)
+    min_pixels: int = field(4 * 28 * 28, help="Per-frame pixel floor after resizing.", check=positive)
     total_pixels: int | None = field(None, help="Pixel budget over all frames of one video; lowers the per-frame "
-                                                "cap to total_pixels / num_frames when set.")
+                                                "cap to total_pixels / num_frames when set.", check=positive)
     patch_multiple: int = field(28, help="Frame sides are rounded to this multiple (28 for Qwen2/2.5-VL, 32 for "
-                                         "Qwen3-VL): patch size x spatial merge size.")
-    frame_factor: int = field(2, help="The frame count is a multiple of this (the temporal patch size).")
+                                         "Qwen3-VL): patch size x spatial merge size.", check=positive)
+    frame_factor: int = field(2, help="The frame count is a multiple of this (the temporal patch size).",
+                              check=positive)
     backend: str = field("decord", help="Video decoder: decord or opencv.")
     fallback_backend: str | None = field("opencv", help="Decoder used (and logged) when the first cannot open a "
                                                         "file; None disables the fallback.")

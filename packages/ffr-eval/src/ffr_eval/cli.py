@@ -14,7 +14,7 @@ from ffr_data.config import describe, load_yaml, merge, parse_overrides
 from ffr_data.errors import ConfigError
 from ffr_eval.config import EvalConfig, flat_keys
 
-_VALUE_OPTIONS = ("--model", "--benchmarks", "--data-root", "--out", "--config", "--num-processes")
+_VALUE_OPTIONS = ("--model", "--benchmarks", "--data", "--data-root", "--out", "--config", "--num-processes")
 
 
 class EvalGroup(TyperGroup):
@@ -62,11 +62,26 @@ def _config(config: Path | None, overrides: list[str], **options: object) -> tup
     return merge(EvalConfig(), given), given
 
 
+def _with_data(given: dict[str, Any], data: str) -> tuple[EvalConfig, dict[str, Any]]:
+    """``--data``: the annotation file or folder of the one benchmark being run (``per_benchmark.<name>.annotation``),
+    the same option ``ffr eval score`` takes."""
+    from ffr_eval.benchmarks import resolve_benchmark
+
+    cfg = merge(EvalConfig(), given)
+    if len(cfg.benchmarks) != 1:
+        raise ConfigError(f"--data {data}: names one benchmark's annotation, but --benchmarks lists "
+                          f"{len(cfg.benchmarks)}; use --data-root (or per_benchmark.<name>.annotation) for several")
+    _set_dotted(given, f"per_benchmark.{resolve_benchmark(cfg.benchmarks[0], cfg).name}.annotation", data)
+    return merge(EvalConfig(), given), given
+
+
 @app.callback()
 def eval_main(
     ctx: typer.Context,
     model: str = typer.Option(None, "--model", help="Model directory (save_pretrained VLM)."),
     benchmarks: str = typer.Option(None, "--benchmarks", help="Comma-separated names, e.g. synth,mvbench."),
+    data: str = typer.Option(None, "--data", help="One benchmark's annotation file or folder (native or "
+                                                  "Video-R1/FFR schema), as in `ffr eval score`."),
     data_root: str = typer.Option(None, "--data-root", help="Folder with one folder per benchmark."),
     out: str = typer.Option(None, "--out", help="Run directory (resumable)."),
     config: Path = typer.Option(None, "--config", help="YAML config (EvalConfig keys)."),
@@ -74,16 +89,18 @@ def eval_main(
 ) -> None:
     overrides = ctx.meta.get("ffr_eval_overrides", [])
     if ctx.invoked_subcommand is not None:
-        if overrides or any(v is not None for v in (model, benchmarks, data_root, out, config, num_processes)):
+        if overrides or any(v is not None for v in (model, benchmarks, data, data_root, out, config, num_processes)):
             raise typer.BadParameter("run options and key=value overrides go without a sub-command")
         return
     cfg, given = _config(config, overrides, model=model, benchmarks=benchmarks, data_root=data_root, out=out,
                          num_processes=num_processes)
+    if data is not None:
+        cfg, given = _with_data(given, data)
     if cfg.model is None and cfg.out is None and not cfg.benchmarks:
         typer.echo(ctx.get_help())
         raise typer.Exit()
     from ffr_eval.launch import WORKER_ENV, launch, under_launcher
-    from ffr_eval.report import load_results, render_markdown, summary_rows
+    from ffr_eval.report import count_lines, load_results, render_markdown, summary_rows
     from ffr_eval.runner import run_eval
 
     if cfg.num_processes > 1 and not under_launcher():
@@ -94,6 +111,9 @@ def eval_main(
     if payload is not None and not os.environ.get(WORKER_ENV):
         text = render_markdown(payload)
         typer.echo(text.split("\n## ", 1)[0].rstrip())
+        for name, bench in payload["benchmarks"].items():
+            for line in count_lines(bench["counts"]):
+                typer.echo(f"{name}: {line.lstrip('- ')}")
         typer.echo(f"\nwrote {Path(str(cfg.out)) / 'report.md'} and results.json ({len(summary_rows(payload['benchmarks']))}"
                    " benchmark(s))")
 
@@ -102,10 +122,12 @@ def eval_main(
 def score_command(
     benchmark: str = typer.Option(..., "--benchmark", help="Benchmark name (or a user benchmark from --config)."),
     predictions: Path = typer.Option(..., "--predictions", help="JSONL/JSON rows with a question id and output."),
-    data: Path = typer.Option(None, "--data", help="Annotation file or folder (native or Video-R1/FFR schema)."),
+    data: Path = typer.Option(None, "--data", help="The benchmark's annotation file or folder (native or "
+                                                   "Video-R1/FFR schema)."),
     data_root: str = typer.Option(None, "--data-root", help="Folder with one folder per benchmark."),
     config: Path = typer.Option(None, "--config", help="YAML config (per_benchmark / user_benchmarks)."),
-    out: Path = typer.Option(None, "--out", help="Also write results.json and report.md here."),
+    out: Path = typer.Option(None, "--out", help="Also write results.json, report.md and <benchmark>/scored.jsonl "
+                                                 "(one line per item) here."),
 ) -> None:
     """Re-score a predictions file without a model (same metrics as a run)."""
     from ffr_eval.scoring_cli import score_predictions
@@ -119,7 +141,7 @@ def compare_command(
     runs: list[Path] = typer.Argument(..., help="Run directories (or results.json files); the first is the base."),
     out: Path = typer.Option(None, "--out", help="Also write the markdown table to this file."),
     chart: Path = typer.Option(None, "--chart", help="Also write a PNG bar chart."),
-    reading: str = typer.Option("both", "--reading", help="strict, lenient or both."),
+    reading: str = typer.Option("all", "--reading", help="strict, lenient, official or all."),
 ) -> None:
     """Benchmarks x runs (headline scores) with deltas against the first run."""
     from ffr_eval.report import compare_markdown, write_chart

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from ffr_data.config import field, merge
+from ffr_data.config import at_most, field, folder_path, merge, non_negative, positive
 from ffr_data.errors import ConfigError
 from ffr_data.prompting import PromptConfig
 from ffr_data.sampling import FrameSamplingConfig
@@ -15,14 +15,17 @@ from ffr_data.sampling import FrameSamplingConfig
 
 @dataclass(frozen=True)
 class DecodingConfig:
-    max_new_tokens: int = field(1024, help="Generation cap per answer (Video-R1 / FFR evaluate with 1024).")
+    max_new_tokens: int = field(1024, help="Generation cap per answer (Video-R1 / FFR evaluate with 1024).",
+                                check=positive)
     greedy: bool = field(True, help="Greedy decoding. The paper's vLLM setting, temperature 0.1 with top_p 0.001, "
                                     "is near-greedy; FFR decodes greedily and records the reference values below.")
     repetition_penalty: float = field(1.0, help="Applied. 1.0 (none), as Video-R1's vLLM SamplingParams; set "
                                                 "explicitly so a checkpoint's generation_config (Qwen2.5-VL ships "
-                                                "1.05) cannot change greedy answers unnoticed.")
-    reference_temperature: float = field(0.1, help="The paper's near-greedy temperature (recorded, not applied).")
-    reference_top_p: float = field(0.001, help="The paper's near-greedy top_p (recorded, not applied).")
+                                                "1.05) cannot change greedy answers unnoticed.", check=positive)
+    reference_temperature: float = field(0.1, help="The paper's near-greedy temperature (recorded, not applied).",
+                                         check=non_negative)
+    reference_top_p: float = field(0.001, help="The paper's near-greedy top_p (recorded, not applied).",
+                                   check=(positive, at_most(1)))
 
 
 @dataclass(frozen=True)
@@ -49,15 +52,17 @@ class EvalConfig:
     model: str | None = field(None, help="Model directory (a save_pretrained VLM).")
     benchmarks: list[str] = field(default_factory=list, help="Benchmark names, e.g. synth,mvbench,vsibench.")
     data_root: str | None = field(None, help="Folder holding one folder per benchmark (or one benchmark's files).")
-    out: str | None = field(None, help="Run directory: per-sample JSONL, results.json, report.md, chart.")
-    batch_size: int = field(8, help="Prompts per generation batch (per process).")
+    out: str | None = field(None, help="Run directory: per-sample JSONL, results.json, report.md, chart.",
+                            check=folder_path)
+    batch_size: int = field(8, help="Prompts per generation batch (per process).", check=positive)
     split: str = field("test", help="synth: which split file to evaluate, <data_root>/<split>.jsonl.")
-    limit: int | None = field(None, help="Evaluate at most N samples per benchmark (the first N; for smoke runs).")
+    limit: int | None = field(None, help="Evaluate at most N samples per benchmark (the first N; for smoke runs).",
+                              check=positive)
     resume: bool = field(True, help="Continue a run in --out: finished samples are kept, errors are retried.")
     dtype: str = field("auto", help="Model dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16, "
                                     "float16.")
     num_processes: int = field(1, help="Data-parallel processes to launch (each takes a shard); 1 runs in this "
-                                       "process. Under `accelerate launch`/`torchrun` leave it at 1.")
+                                       "process. Under `accelerate launch`/`torchrun` leave it at 1.", check=positive)
     match_patch_multiple: bool = field(True, help="Set sampling.patch_multiple from the model (28 Qwen2/2.5-VL, "
                                                   "32 Qwen3-VL); the value used is recorded.")
     benchmark_defaults: bool = field(True, help="Apply a benchmark's own prompt/frame defaults (only synth has "

@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable, Sequence
 
 from ffr_data.schema import Sample
+from ffr_eval.lmms_rules import strip_reasoning_tags
 
 _ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
-_REASONING_TAGS = (("<think>", "</think>"), ("<analysis>", "</analysis>"))
 
 LetterRule = Callable[[str, Sample], "str | None"]
 LETTER_RULES: dict[str, LetterRule] = {}
@@ -41,14 +41,9 @@ def strip_reasoning(text: str) -> str:
     """lmms-eval's removal of complete ``<think>…</think>`` / ``<analysis>…</analysis>`` blocks (case-sensitive).
 
     With only a closing tag, what follows the last one is kept (chat templates that prefill ``<think>``); an unclosed
-    opening tag is left alone.
+    opening tag is left alone. The reference's own code (``ffr_eval.lmms_rules``).
     """
-    text = text or ""
-    for opening, closing in _REASONING_TAGS:
-        text = re.sub(re.escape(opening) + r".*?" + re.escape(closing), "", text, flags=re.DOTALL)
-        if closing in text and opening not in text:
-            text = text.rsplit(closing, 1)[1]
-    return text.strip()
+    return strip_reasoning_tags(text)
 
 
 def lenient_text(output: str) -> str:

@@ -17,12 +17,17 @@ from typing import Any
 import torch
 
 from ffr_data.clips import FrameCache, sample_frames
-from ffr_data.errors import FFRError
+from ffr_data.errors import FFRError, VideoError
 from ffr_data.prompting import PromptConfig, build_prompt, encode_prompts
 from ffr_data.sampling import FrameSamplingConfig
 from ffr_data.schema import Sample
 from ffr_data.video import Frames
 from ffr_eval.config import DecodingConfig
+
+# What means "this video cannot be used": ffr_data.video's typed error (missing, empty, corrupt, undecodable), and
+# the ValueError ffr_data.sampling raises for a video with too few frames or no frame size. Anything else is a bug
+# or a bad setting and stops the run.
+BAD_VIDEO = (VideoError, ValueError)
 
 
 @dataclass
@@ -83,7 +88,7 @@ class BatchGenerator:
             for sample in samples:
                 try:
                     ready.append((sample, sample_frames(sample.path, sampling, cache)))
-                except (FFRError, ValueError, OSError, RuntimeError) as exc:
+                except BAD_VIDEO as exc:
                     rows[sample.problem_id] = _error_row(sample, "video", exc)
         for (sample, frames), row in zip(ready, self._generate(ready, prompt_cfg), strict=True):
             if row.get("status") == "ok":

@@ -28,6 +28,7 @@ DEFAULT_SCORERS = {"multiple choice": "choice", "numerical": "numerical", "regre
 class ItemScore:
     value: float
     parsed: str | None
+    flag: str | None = None  # official reading only: how the reference treated the item (ffr_eval.official.base)
 
     @property
     def unparseable(self) -> bool:

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ffr_data.errors import SchemaError
-from ffr_data.schema import read_rows
+from ffr_data.schema import read_rows, read_text_file
 
-ID_KEYS = ("problem_id", "question_id", "id", "qid")
+# Native question keys too: Video-MME's question_id, VSI-Bench's / MMVU's id, LVBench's uid, Video-Holmes'
+# "Question ID".
+ID_KEYS = ("problem_id", "question_id", "id", "qid", "uid", "Question ID")
 OUTPUT_KEYS = ("output", "response", "prediction", "pred", "text")
 
 
@@ -58,7 +60,7 @@ def read_run_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
     if not path.is_file():
         return [], 0
     rows, bad = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text_file(path).splitlines():
         if not line.strip():
             continue
         try:
@@ -100,25 +102,40 @@ def _first(row: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return next((row[k] for k in keys if k in row and row[k] is not None), None)
 
 
-def read_prediction_file(path: str | Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+@dataclass
+class PredictionFile:
+    """A user's predictions: id -> row, plus what could not be used (one message per row)."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unusable: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def read_prediction_file(path: str | Path) -> PredictionFile:
     """A user's predictions (JSONL rows, a JSON list, or Video-R1's ``{"results": [...]}``) as id -> row with
-    ``output``; plus one message per row that has no id or no output."""
-    rows = read_rows(path)
-    out: dict[str, dict[str, Any]] = {}
-    problems: list[str] = []
-    for index, row in rows:
+    ``output``. A row without an id or an output is unusable; a second answer for an id is a duplicate, and the
+    first is kept (a row after an ``error`` row for the same id is a retry, as ``ffr eval`` writes on resume)."""
+    found = PredictionFile()
+    first_row: dict[str, Any] = {}
+    for index, row in read_rows(path):
         if isinstance(row, SchemaError):
-            problems.append(str(row))
+            found.unusable.append(str(row))
             continue
         if not isinstance(row, dict):
-            problems.append(f"{path}:{index}: a prediction row must be an object")
+            found.unusable.append(f"{path}:{index}: a prediction row must be an object")
             continue
         pid, output = _first(row, ID_KEYS), _first(row, OUTPUT_KEYS)
-        if pid is None or output is None:
-            problems.append(f"{path}:{index}: needs a question id ({'/'.join(ID_KEYS)}) and a model output "
-                            f"({'/'.join(OUTPUT_KEYS)})")
-            continue
         status = row.get("status", "ok")
-        out[str(pid)] = {"problem_id": str(pid), "status": status, "output": str(output),
-                         "error": row.get("error"), "error_kind": row.get("error_kind")}
-    return out, problems
+        if pid is None or (output is None and status == "ok"):
+            found.unusable.append(f"{path}:{index}: needs a question id ({'/'.join(ID_KEYS)}) and a model output "
+                                  f"({'/'.join(OUTPUT_KEYS)})")
+            continue
+        pid = str(pid)
+        previous = found.rows.get(pid)
+        if previous is not None and previous["status"] == "ok":
+            found.duplicates.append(f"{path}:{index}: id {pid!r} again (first at row {first_row[pid]}; kept the first)")
+            continue
+        first_row[pid] = index
+        found.rows[pid] = {"problem_id": pid, "status": status, "output": None if output is None else str(output),
+                           "error": row.get("error"), "error_kind": row.get("error_kind")}
+    return found

@@ -24,14 +24,14 @@ from ffr_data.prompting import PromptConfig
 from ffr_data.sampling import FrameSamplingConfig
 from ffr_data.schema import Sample
 from ffr_data.versions import package_versions
-from ffr_eval.benchmarks import LoadedBenchmark, get_benchmark, load_benchmark
+from ffr_eval.benchmarks import LoadedBenchmark, get_benchmark, load_benchmark, resolve_benchmark
 from ffr_eval.benchmarks.base import Benchmark
 from ffr_eval.config import EvalConfig, benchmark_settings
 from ffr_eval.generation import BatchGenerator, Timing
 from ffr_eval.predictions import PredictionWriter, merge_run_files, rank_file
 from ffr_eval.progress import progress_bar
 from ffr_eval.report import write_reports
-from ffr_eval.results import BenchmarkResult, score_rows
+from ffr_eval.results import BenchmarkResult, score_rows, write_scored_rows
 
 SETTINGS_FILE = "settings.json"
 # Settings that change what a model answers: a resumed run must match them.
@@ -172,6 +172,9 @@ def run_eval(cfg: EvalConfig, explicit: Collection[str] = ()) -> dict[str, Any] 
 
     if not cfg.model or not cfg.benchmarks or not cfg.out:
         raise ConfigError("ffr eval needs --model, --benchmarks and --out")
+    # Names as the registry spells them (``Video-MME`` is videomme): they name the run's folders.
+    cfg = dataclasses.replace(cfg, benchmarks=list(dict.fromkeys(resolve_benchmark(n, cfg).name
+                                                                 for n in cfg.benchmarks)))
     state = PartialState(cpu=not torch.cuda.is_available())  # cpu=True is what enables gloo ranks on CPU
     rank, world = state.process_index, state.num_processes
     loaded = [load_benchmark(name, cfg) for name in cfg.benchmarks]
@@ -221,10 +224,10 @@ def finalize(out: Path, plans: Sequence[BenchmarkPlan], settings: dict) -> dict[
         load_counts = {"skipped_rows": sum(loaded.skipped.values()), "skip_reasons": dict(loaded.skipped),
                        "skip_examples": loaded.skip_examples} if loaded else {}
         load_counts["unreadable_prediction_lines"] = merged.unreadable_lines
-        result = score_rows(plan.bench, plan.samples, merged.rows, load_counts)
+        result = score_rows(plan.bench, plan.samples, merged.rows, load_counts,
+                            source_format=loaded.source["format"] if loaded else None)
         result.settings, result.timing = plan.settings(), _merged_timing(bench_dir)
-        with (bench_dir / "scored.jsonl").open("w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in result.rows)
+        write_scored_rows(bench_dir / "scored.jsonl", result)
         results[plan.bench.name] = result.to_json()
     payload = {"settings": settings, "benchmarks": results}
     write_reports(out, payload, chart=settings["config"].get("chart", True))

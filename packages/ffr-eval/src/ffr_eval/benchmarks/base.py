@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ffr_data.errors import FFRError, SchemaError
+from ffr_data.schema import read_text_file
 from ffr_eval.aggregate import AggregationSpec
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ACCURACY = ("overall_micro", "accuracy (%)")
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,11 @@ class Benchmark:
     title: str
     native: NativeFormat | None
     aggregation: AggregationSpec
-    headline: tuple[str, ...] = ("overall_micro",)
-    headline_label: str = "accuracy (%)"
+    # (metric, label) candidates for the strict and lenient headline, the first one present wins: for the native
+    # release, and for a file in the Video-R1-eval / FFR schema (where the published number is Video-R1's).
+    headline: tuple[tuple[str, str], ...] = (ACCURACY,)
+    video_r1_headline: tuple[tuple[str, str], ...] = (ACCURACY,)
+    official: str | None = None  # the ported reference scorer of the native release (ffr_eval.official)
     letter_rule: str = "shared-mcq"
     video_r1_files: tuple[str, ...] = ()
     dirnames: tuple[str, ...] = ()
@@ -65,11 +71,21 @@ def register(benchmark: Benchmark) -> Benchmark:
     return benchmark
 
 
+def _spelling(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
 def get_benchmark(name: str, extra: dict[str, Benchmark] | None = None) -> Benchmark:
+    """A benchmark by its name, or by any spelling of its name, title or release folder that differs only in case
+    and punctuation (``Video-MME``, ``video-holmes``, ``VSI_Bench``)."""
     known = {**BENCHMARKS, **(extra or {})}
-    if name not in known:
-        raise FFRError(f"unknown benchmark {name!r} (known: {', '.join(sorted(known))})")
-    return known[name]
+    if name in known:
+        return known[name]
+    wanted = _spelling(name)
+    for bench in known.values():
+        if wanted in {_spelling(spelling) for spelling in (bench.name, bench.title, *bench.dirnames)}:
+            return bench
+    raise FFRError(f"unknown benchmark {name!r} (known: {', '.join(sorted(known))})")
 
 
 # --- helpers for native loaders ----------------------------------------------------------------------------------
@@ -94,8 +110,13 @@ def read_records(path: Path) -> Any:
     if path.suffix == ".parquet":
         import pandas as pd
 
-        return [plain(row) for row in pd.read_parquet(path).to_dict("records")]
-    text = path.read_text(encoding="utf-8")
+        try:
+            table = pd.read_parquet(path)
+        except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise SchemaError(f"not a readable parquet file ({reason})", file=str(path)) from None
+        return [plain(row) for row in table.to_dict("records")]
+    text = read_text_file(path)
     if path.suffix == ".jsonl":
         rows = []
         for lineno, line in enumerate(text.splitlines(), start=1):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ffr_eval.aggregate import AggregationSpec
 from ffr_eval.benchmarks.base import (
+    ACCURACY,
     LETTERS,
     Benchmark,
     Converted,
@@ -41,7 +42,7 @@ def _lvb_convert(path: Path, video_root: Path) -> Converted:
             continue
         meta = {"duration_group": row.get("duration_group"), "category": row.get("question_category"),
                 "task": row.get("question_category")}
-        yield where, mc_row(str(row.get("id", index)), str(video_root / "videos" / str(row.get("video_path", ""))),
+        yield where, mc_row(str(row.get("id", f"{path.stem}/{index}")), str(video_root / "videos" / str(row.get("video_path", ""))),
                             row.get("question", ""), options, LETTERS[choice], "LongVideoBench", meta)
 
 
@@ -87,7 +88,7 @@ def _lvbench_convert(path: Path, video_root: Path) -> Converted:
             capabilities = qa.get("question_type") or []
             meta = {"capability": list(capabilities) if isinstance(capabilities, list) else [capabilities],
                     "video_type": video.get("type"), "time_reference": qa.get("time_reference")}
-            yield where, mc_row(str(qa.get("uid", f"{key}_{qa_index}")), str(find_video(video_root, key)), question,
+            yield where, mc_row(str(qa.get("uid", f"{key}/{qa_index}")), str(find_video(video_root, key)), question,
                                 texts, str(qa.get("answer", "")).strip(), "LVBench", meta)
 
 
@@ -139,9 +140,10 @@ MVBENCH = register(Benchmark(
                         lambda root: files(root, "json/*.json"), _mvbench_convert,
                         video_root=lambda root: root / "video" if (root / "video").is_dir() else root),
     aggregation=AggregationSpec(breakdowns=("task",), group_means=("task",)),
-    headline=("mean_of_task", "overall_micro"), headline_label="mean of task accuracies (%)",
+    headline=(("mean_of_task", "mean of task accuracies (%)"), ACCURACY), official="mvbench",
     letter_rule="mvbench", video_r1_files=("eval_mvbench.json", "mvbench.json"), dirnames=("MVBench", "mvbench"),
-    notes=("empty replies stay in the denominator (lmms-eval drops them, which raises its score).",),
+    notes=("strict and lenient keep empty replies in the denominator; official leaves them out, as lmms-eval does "
+           "(which raises the score).",),
 ))
 
 
@@ -162,7 +164,9 @@ def _tempcompass_rows(path: Path) -> list[dict]:
 
 def _tempcompass_row(fmt: str, problem_id: str, video: str, row: dict) -> dict | Skip:
     question, answer = str(row.get("question", "")), str(row.get("answer", "")).strip()
-    meta = {"format": fmt, "dimension": row.get("dim"), "task": fmt}
+    # The official reading applies lmms-eval's rules to the release's own question and answer strings.
+    meta = {"format": fmt, "dimension": row.get("dim"), "task": fmt, "question_text": row.get("question"),
+            "answer_text": row.get("answer")}
     if fmt == "yes_no":
         return text_row(problem_id, video, question, answer.lower(), "free-form", "TempCompass",
                         {**meta, "scorer": "yes_no"})
@@ -192,16 +196,13 @@ def _tempcompass_row(fmt: str, problem_id: str, video: str, row: dict) -> dict |
 
 def _tempcompass_convert(path: Path, video_root: Path) -> Converted:
     fmt = next((f for f in TEMPCOMPASS_FORMATS if f in (path.stem, path.parent.name)), path.stem)
-    counters: dict[tuple[str, str], int] = {}
     for index, row in enumerate(_tempcompass_rows(path)):
         where = f"{path}:{index}"
         if fmt == "captioning":
             yield where, Skip("captioning is judged by a GPT model only (no judge in ffr eval)")
             continue
-        video_id, dim = str(row.get("video_id", "")), str(row.get("dim", ""))
-        k = counters[(video_id, dim)] = counters.get((video_id, dim), -1) + 1
-        video = str(video_root / "videos" / f"{video_id}.mp4")
-        yield where, _tempcompass_row(fmt, f"{fmt}/{video_id}/{dim}/{k}", video, row)
+        video = str(video_root / "videos" / f"{row.get('video_id', '')}.mp4")
+        yield where, _tempcompass_row(fmt, f"{fmt}/{index}", video, row)
 
 
 TEMPCOMPASS = register(Benchmark(
@@ -209,8 +210,9 @@ TEMPCOMPASS = register(Benchmark(
     native=NativeFormat("questions/<format>.json (GitHub) or <format>/test-*.parquet (hub) + videos/<video_id>.mp4",
                         lambda root: files(root, "questions/*.json", "*/test-*.parquet"), _tempcompass_convert),
     aggregation=AggregationSpec(breakdowns=("format", "dimension"), group_means=("format",)),
-    letter_rule="tempcompass", video_r1_files=("eval_tempcompass.json", "tempcompass.json"),
+    letter_rule="tempcompass", official="tempcompass", video_r1_files=("eval_tempcompass.json", "tempcompass.json"),
     dirnames=("TempCompass", "tempcompass"),
-    notes=("rule-based ratings only: replies that need TempCompass's GPT judge count as unparseable;",
+    notes=("rule-based ratings only: replies that need TempCompass's GPT judge are unparseable (strict, lenient) or "
+           "score 0 and are flagged (official, as lmms-eval without a judge);",
            "caption-matching lines are shown as lettered options; captioning is skipped (judge-only)."),
 ))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ffr_data.errors import ConfigError, FFRError, SchemaError
-from ffr_data.schema import REQUIRED, Sample, parse_sample, read_rows
+from ffr_data.schema import REQUIRED, Sample, parse_sample, read_rows, read_text_file
 from ffr_eval.aggregate import AggregationSpec
 from ffr_eval.benchmarks import base
 from ffr_eval.benchmarks.base import BENCHMARKS, Benchmark, Skip, get_benchmark
@@ -58,16 +58,29 @@ def resolve_benchmark(name: str, cfg: EvalConfig) -> Benchmark:
     return get_benchmark(name, known_benchmarks(cfg))
 
 
+def _video_r1_names(bench: Benchmark, source: BenchmarkSource, split: str) -> list[str]:
+    return [n.format(split=source.split or split) for n in bench.video_r1_files]
+
+
+def _has_annotation(bench: Benchmark, root: Path, source: BenchmarkSource, split: str) -> bool:
+    return any((root / n).is_file() for n in _video_r1_names(bench, source, split)) or bool(
+        bench.native and bench.native.find(root))
+
+
 def _benchmark_root(bench: Benchmark, cfg: EvalConfig, source: BenchmarkSource) -> Path:
+    """The folder holding the benchmark's annotation: a folder named after it that has one, else ``data_root``
+    itself when it has one (a Video-R1-eval folder keeps ``eval_<name>.json`` beside video folders named like the
+    benchmarks), else the named folder (whose missing annotation is then reported)."""
     if source.root:
         return Path(source.root)
     if not cfg.data_root:
         raise ConfigError(f"{bench.name}: no data: pass --data-root (or per_benchmark.{bench.name}.root / .annotation)")
     data_root = Path(cfg.data_root)
-    for dirname in (bench.name, *bench.dirnames):
-        if (data_root / dirname).is_dir():
-            return data_root / dirname
-    return data_root
+    named = [data_root / d for d in dict.fromkeys((bench.name, *bench.dirnames)) if (data_root / d).is_dir()]
+    for candidate in (*named, data_root):
+        if _has_annotation(bench, candidate, source, cfg.split):
+            return candidate
+    return named[0] if named else data_root
 
 
 def _schema_row(row: Any, index: int) -> Any:
@@ -103,6 +116,9 @@ def _schema_rows(path: Path, video_root: Path):
 
 
 def _looks_like_schema(path: Path) -> bool:
+    if path.suffix == ".parquet":
+        return False
+    read_text_file(path)  # a binary or non-UTF-8 file gets its own one-line error, not a wrong format guess
     try:
         rows = read_rows(path)
     except SchemaError:
@@ -112,7 +128,7 @@ def _looks_like_schema(path: Path) -> bool:
 
 
 def _pick_files(bench: Benchmark, root: Path, source: BenchmarkSource, split: str) -> tuple[str, list[Path]]:
-    names = [n.format(split=source.split or split) for n in bench.video_r1_files]
+    names = _video_r1_names(bench, source, split)
     schema_files = [root / n for n in names if (root / n).is_file()][:1]
     native_files = bench.native.find(root) if bench.native else []
     if source.format in ("auto", "video-r1") and schema_files:
@@ -127,20 +143,21 @@ def _pick_files(bench: Benchmark, root: Path, source: BenchmarkSource, split: st
 def load_benchmark(name: str, cfg: EvalConfig, data_file: str | Path | None = None) -> LoadedBenchmark:
     """Samples of one benchmark (first ``cfg.limit``), with skipped rows counted by reason."""
     bench = resolve_benchmark(name, cfg)
-    source = source_for(cfg, name)
+    source = source_for(cfg, bench.name)
     base._VIDEO_INDEX.clear()
     annotation = data_file or source.annotation
     if annotation:
         path = Path(annotation)
         if not path.exists():
-            raise FFRError(f"{name}: annotation file not found: {path}")
+            raise FFRError(f"{bench.name}: annotation file not found: {path}")
         root = path if path.is_dir() else path.parent
         if path.is_dir():
             fmt, paths = _pick_files(bench, path, source, cfg.split)
         else:
             schema = source.format == "video-r1" or (source.format == "auto" and _looks_like_schema(path))
             if not schema and bench.native is None:
-                raise FFRError(f"{name}: {path} is not in the Video-R1 / FFR schema (problem, solution, path, ...)")
+                raise FFRError(f"{bench.name}: {path} is not in the Video-R1 / FFR schema (problem, solution, path, "
+                               "...)")
             fmt, paths = ("video-r1" if schema else "native"), [path]
     else:
         root = _benchmark_root(bench, cfg, source)

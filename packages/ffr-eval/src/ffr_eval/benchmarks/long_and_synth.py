@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ffr_eval.aggregate import AggregationSpec
 from ffr_eval.benchmarks.base import (
+    ACCURACY,
     LETTERS,
     Benchmark,
     Converted,
@@ -29,7 +30,7 @@ def _videomme_convert(path: Path, video_root: Path) -> Converted:
         video = first_existing(data / f"{video_id}.mp4", data / f"{video_id}.MP4", data / f"{video_id}.mkv")
         meta = {"duration": row.get("duration"), "domain": row.get("domain"), "task_type": row.get("task_type"),
                 "sub_category": row.get("sub_category"), "task": row.get("task_type")}
-        yield where, {"problem_id": str(row.get("question_id", index)), "path": str(video),
+        yield where, {"problem_id": str(row.get("question_id", f"{path.stem}/{index}")), "path": str(video),
                       "problem_type": "multiple choice", "problem": row.get("question", ""),
                       "options": [str(o) for o in row.get("options") or []],
                       "solution": f"<answer>{str(row.get('answer', '')).strip()}</answer>", "data_source": "Video-MME",
@@ -41,7 +42,7 @@ VIDEOMME = register(Benchmark(
     native=NativeFormat("videomme/test-00000-of-00001.parquet + data/<videoID>.mp4",
                         lambda root: files(root, "videomme/test-*.parquet", "test-*.parquet"), _videomme_convert),
     aggregation=AggregationSpec(breakdowns=("duration", "domain", "task_type")),
-    video_r1_files=("eval_videomme.json", "videomme.json"), dirnames=("Video-MME", "videomme"),
+    video_r1_files=("eval_videomme.json", "videomme.json"), dirnames=("Video-MME", "videomme"), official="videomme",
     notes=("without subtitles.",),
 ))
 
@@ -75,7 +76,7 @@ MLVU = register(Benchmark(
                         lambda root: files(root, "json/*.json"), _mlvu_convert,
                         video_root=lambda root: root / "video" if (root / "video").is_dir() else root),
     aggregation=AggregationSpec(breakdowns=("task",), special="mlvu"),
-    headline=("m_avg", "overall_micro"), headline_label="M-Avg: mean over the fixed task list (%)",
+    headline=(("m_avg", "M-Avg: mean over the fixed task list (%)"), ACCURACY),
     video_r1_files=("mlvu.json",), dirnames=("MLVU",),
     notes=("M-Avg divides by the fixed task list (absent tasks count 0, as lmms-eval); m_avg_present does not.",),
 ))

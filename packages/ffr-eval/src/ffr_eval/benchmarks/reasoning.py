@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ffr_eval.aggregate import AggregationSpec
 from ffr_eval.benchmarks.base import (
+    ACCURACY,
     LETTERS,
     Benchmark,
     Converted,
@@ -36,7 +37,7 @@ def _mmvu_convert(path: Path, video_root: Path) -> Converted:
         choices = row.get("choices") or {}
         meta = {"part": row.get("question_type"), "subject": (row.get("metadata") or {}).get("subject"),
                 "task": row.get("question_type")}
-        problem_id = str(row.get("id", index))
+        problem_id = str(row.get("id", f"{path.stem}/{index}"))
         video = str(video_root / _mmvu_video(row))
         if row.get("question_type") == "multiple-choice":
             letters = [k for k in sorted(choices) if str(choices[k]).strip()]
@@ -64,12 +65,15 @@ MMVU = register(Benchmark(
 # --- VSI-Bench: test.jsonl or test-00000-of-00001.parquet + <dataset>/<scene_name>.mp4 ---------------------------
 
 
+VIDEO_R1_ACC_MRA = ("videor1_acc_mra", "Video-R1: (mean_acc + mean_mra) / 2 (%)")
+
+
 def _vsibench_convert(path: Path, video_root: Path) -> Converted:
     for index, row in enumerate(records_list(path)):
         where = f"{path}:{index}"
         video = str(video_root / str(row.get("dataset", "")) / f"{row.get('scene_name', '')}.mp4")
         meta = {"task": row.get("question_type"), "dataset": row.get("dataset")}
-        problem_id = str(row.get("id", index))
+        problem_id = str(row.get("id", f"{path.stem}/{index}"))
         options = row.get("options") or []
         if options:
             yield where, {"problem_id": problem_id, "path": video, "problem_type": "multiple choice",
@@ -87,8 +91,8 @@ VSIBENCH = register(Benchmark(
                         lambda root: files(root, "test.jsonl", "test-*.parquet", "*/test-*.parquet"),
                         _vsibench_convert),
     aggregation=AggregationSpec(breakdowns=("task",), special="vsibench"),
-    headline=("lmms_8task", "videor1_acc_mra", "overall_micro"),
-    headline_label="lmms-eval mean of 8 tasks (acc + MRA, %)",
+    headline=(("lmms_8task", "lmms-eval mean of 8 tasks (acc + MRA, %)"), VIDEO_R1_ACC_MRA, ACCURACY),
+    video_r1_headline=(VIDEO_R1_ACC_MRA, ACCURACY), official="vsibench",
     letter_rule="vsibench", video_r1_files=("eval_vsibench.json", "vsibench.json"), dirnames=("VSI-Bench", "vsi_bench"),
     notes=("numeric tasks: MRA over 0.50..0.95; lmms_8task merges the 3 direction sub-tasks; videor1_acc_mra is "
            "Video-R1's (mean_acc + mean_mra) / 2; the two are not comparable.",),
@@ -104,7 +108,7 @@ def _videommmu_convert(path: Path, video_root: Path) -> Converted:
     track = path.parent.name if path.parent.name in ("Perception", "Comprehension", "Adaptation") else path.stem
     for index, row in enumerate(records_list(path)):
         where = f"{path}:{index}"
-        problem_id = str(row.get("id", f"{track}_{index}"))
+        problem_id = str(row.get("id", f"{track}/{index}"))
         video = str(find_video(video_root, problem_id))
         meta = {"track": track, "task": track}
         options = [_OPTION_PREFIX.sub("", str(o)) for o in row.get("options") or []]
@@ -124,7 +128,7 @@ VIDEOMMMU = register(Benchmark(
     native=NativeFormat("<Perception|Comprehension|Adaptation>/test-*.parquet + <Discipline>/<id>.mp4",
                         lambda root: files(root, "*/test-*.parquet", "*.parquet"), _videommmu_convert),
     aggregation=AggregationSpec(breakdowns=("track",), group_means=("track",)),
-    headline=("mean_of_track", "overall_micro"), headline_label="mean of the 3 tracks (%)",
+    headline=(("mean_of_track", "mean of the 3 tracks (%)"), ACCURACY),
     video_r1_files=("eval_videommmu.json", "videommmu.json"), dirnames=("VideoMMMU", "video_mmmu"),
     notes=("Adaptation questions see only the video (the question image is its last frame);",
            "open questions use MMMU's eval_open rules (numbers to 2 decimals or text containment)."),
@@ -143,7 +147,7 @@ def _holmes_convert(path: Path, video_root: Path) -> Converted:
             yield where, Skip(f"Options keys {letters} are not consecutive letters from A")
             continue
         video_id = str(row.get("video ID", ""))
-        problem_id = str(row.get("Question ID") or row.get("question_id") or f"{video_id}_{index}")
+        problem_id = str(row.get("Question ID") or row.get("question_id") or f"{path.stem}/{index}")
         yield where, mc_row(problem_id, str(video_root / "videos_cropped" / f"{video_id}.mp4"), row.get("Question", ""),
                             [options[k] for k in letters], str(row.get("Answer", "")).strip(), "Video-Holmes",
                             {"task": row.get("Question Type")})
