@@ -74,6 +74,21 @@ def test_repair_command_applies_the_video_root_rule(tmp_path, sample, video_path
     assert isinstance(escaped.exception, FFRError) and "outside the video root" in str(escaped.exception)
 
 
+def test_repair_command_refuses_symlinks_and_absolute_paths_out_of_an_explicit_root(tmp_path, sample, video_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "link.mp4").symlink_to(video_path)  # inside the root by name, outside once resolved
+    data = tmp_path / "rows.jsonl"
+    rows = [{**sample.to_json(), "problem_id": "link", "path": "link.mp4"},
+            {**sample.to_json(), "problem_id": "absolute", "path": str(video_path)}]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    common = ("--data", str(data), "--response", "A", "--backend", "annotation", "--video-root", str(root))
+    for problem_id in ("link", "absolute"):
+        result = run("repair", "--id", problem_id, *common)
+        assert isinstance(result.exception, FFRError), result.output
+        assert "outside the video root" in str(result.exception)
+
+
 def test_repair_command_errors_are_one_line(data_file):
     result = run("repair", "--data", str(data_file), "--id", "nope", "--response", "A")
     assert isinstance(result.exception, FFRError) and "no valid row with problem_id 'nope'" in str(result.exception)

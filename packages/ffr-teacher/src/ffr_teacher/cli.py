@@ -106,8 +106,10 @@ def repair_command(
 
 
 def _find_sample(data: Path, problem_id: str, video_root: Path | None):
-    """The row with ``problem_id``, its video resolved by the rule ``ffr data prepare`` applies: a relative path
-    must stay inside the video root (default: the data file's directory)."""
+    """The row with ``problem_id``, its video resolved by ``ffr_data.schema.resolve_video``: a relative path is taken
+    from the video root (default: the data file's directory) and must stay inside it once symlinks are resolved.
+    With an explicit ``--video-root`` absolute paths must lie inside it too (``ffr data prepare``'s rule); without
+    one they are kept, as the trainer keeps the absolute paths of prepared data."""
     from ffr_data.schema import load_samples, resolve_video
 
     loaded = load_samples(data)
@@ -115,7 +117,7 @@ def _find_sample(data: Path, problem_id: str, video_root: Path | None):
         if sample.problem_id == problem_id:
             root = video_root or data.parent
             try:
-                path = resolve_video(sample.path, root)
+                path = resolve_video(sample.path, root, confine_absolute=video_root is not None)
             except (ValueError, FFRError) as exc:
                 raise FFRError(f"{data}: row {problem_id!r}: field 'path': {exc}") from None
             return dataclasses.replace(sample, path=str(path))
