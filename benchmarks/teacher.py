@@ -11,9 +11,9 @@
 
     uv run python benchmarks/teacher.py [--only throughput,bytes,serve] [--rollouts 16] [--latency 0.2] ...
 
-Student idle time per FFR step (the trainer overlapping teacher calls with the rest of the step, #16) belongs here
-too, against latency_server(1.0) and latency_server(10.0); it is measured by the trainer's own step code and is not
-part of this script yet.
+  idle        student idle time per FFR step (the trainer waiting for the teacher) against a loopback teacher with
+              1 s and 10 s latency per call, without and with `repair.overlap` (the frozen log-probs of settled
+              rollouts and the next step's decoding done while the teacher answers); tiny student, synthetic data.
 """
 
 from __future__ import annotations
@@ -272,7 +272,47 @@ def serve_throughput(args: argparse.Namespace, tmp: Path) -> None:
                   f"speed-up {one / many:.1f}x")
 
 
-SECTIONS = {"throughput": throughput, "bytes": request_bytes, "serve": serve_throughput}
+# -- idle ----------------------------------------------------------------------------------------------------------------
+
+def idle(args: argparse.Namespace, tmp: Path) -> None:
+    from ffr_data.config import merge
+    from ffr_train.config import TrainConfig
+    from ffr_train.pipeline import ensure_data
+    from ffr_train.student import build_tiny_student
+    from ffr_train.trainer import RLTrainer
+
+    data = Path(args.data)
+    ensure_data(merge(TrainConfig(), {"data.train_file": str(data / "train.jsonl")}))
+    student = build_tiny_student(tmp / "student", ["Which colour flashed first? <answer>A</answer>"] * 20)
+    table = Table("teacher latency", "overlap", "step (s)", "idle: waiting for the teacher (s)",
+                  "overlapped work (s)", "idle / idle without overlap",
+                  title=f"student idle time per FFR step ({args.idle_steps} steps after a warm-up, 2 prompts x G 4)")
+    for latency in (1.0, 10.0):
+        server, _ = latency_server(latency)
+        idle_without = None
+        for overlap in (False, True):
+            cfg = merge(TrainConfig(), {
+                "output_dir": str(tmp / f"idle-{latency}-{overlap}"), "student.path": str(student),
+                "student.sft_before_rl": False, "data.train_file": str(data / "train.jsonl"), "data.val_file": None,
+                "logging.progress": False, "logging.trackers": [], "rollout.prompts_per_step": 2,
+                "rollout.group_size": 4, "repair.overlap": overlap, "teacher.backend": "openai",
+                "teacher.base_url": _url(server), "teacher.model": "bench", "teacher.api_key": "unused",
+                "teacher.tools_enabled": False, "teacher.concurrency": 8, "teacher.startup_probe": False,
+                "checkpoint.every": 10_000})
+            trainer = RLTrainer(cfg)
+            trainer.train_step()
+            rows = [trainer.train_step() for _ in range(args.idle_steps)]
+            mean = {k: sum(r.get(k, 0.0) for r in rows) / len(rows) for k in ("time/step", "time/teacher",
+                                                                                "time/while_teacher")}
+            idle_without = idle_without or mean["time/teacher"]
+            table.add_row(f"{latency:.0f} s", "on" if overlap else "off", f"{mean['time/step']:.2f}",
+                          f"{mean['time/teacher']:.3f}", f"{mean['time/while_teacher']:.3f}",
+                          f"{mean['time/teacher'] / idle_without:.3f}")
+        server.shutdown()
+    console.print(table)
+
+
+SECTIONS = {"throughput": throughput, "bytes": request_bytes, "serve": serve_throughput, "idle": idle}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -284,6 +324,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic-videos", type=int, default=4, help="synthetic-benchmark videos to average")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients of ffr teacher serve")
     parser.add_argument("--serve-tokens", type=int, default=128, help="new tokens per serve request")
+    parser.add_argument("--idle-steps", type=int, default=3, help="measured FFR steps per idle configuration")
+    parser.add_argument("--data", default="data/synth", help="synthetic benchmark for the idle section")
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(SECTIONS)
     if unknown:
