@@ -23,6 +23,7 @@ class EncodedPrompt:
     input_ids: torch.Tensor  # (L,)
     mm_token_type_ids: torch.Tensor | None  # (L,)
     media: dict[str, torch.Tensor]
+    source: Prompt | None = None  # the messages and frames it was encoded from (what a vLLM engine would send)
 
     @property
     def length(self) -> int:
@@ -35,7 +36,7 @@ def encode_prompt(processor, prompt: Prompt) -> EncodedPrompt:
     if "second_per_grid_ts" in media:
         media["second_per_grid_ts"] = torch.as_tensor(media["second_per_grid_ts"], dtype=torch.float32).flatten()
     mm = batch.get("mm_token_type_ids")
-    return EncodedPrompt(batch["input_ids"][0], mm[0] if mm is not None else None, media)
+    return EncodedPrompt(batch["input_ids"][0], mm[0] if mm is not None else None, media, prompt)
 
 
 def _media(prompts: Sequence[EncodedPrompt]) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ffr_data.config import describe, resolve
+from ffr_data.errors import FFRError
 from ffr_train.config import TrainConfig
 
 console = Console()
@@ -21,6 +22,8 @@ def train_command(
                                                      "reward.kappa=0.5 teacher.backend=openai."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config file (see configs/)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in output_dir from its last checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an output_dir that holds an earlier run "
+                                                              "(deletes its config, logs, checkpoints and final model)."),
     stage: str = typer.Option(None, "--stage", help="rl (default) or sft."),
     algo: str = typer.Option(None, "--algo", help="ffr (default) or grpo."),
     list_keys: bool = typer.Option(False, "--list-keys", help="Print every config key with its default and help."),
@@ -41,7 +44,9 @@ def train_command(
     cfg = resolve(TrainConfig(), config, items)
     from ffr_train.pipeline import run
 
-    summary = run(cfg, resume=resume)
+    if resume and overwrite:
+        raise FFRError("--resume and --overwrite exclude each other")
+    summary = run(cfg, resume=resume, overwrite=overwrite)
     if os.environ.get("RANK", "0") == "0":
         print_summary(summary)
 

@@ -58,19 +58,27 @@ def _zero3_offload(engine):
 
 @contextlib.contextmanager
 def zero3_gathered(engine) -> Iterator[None]:
-    """Full parameters on every rank, gathered once, with ZeRO-3's per-module hooks removed so that forwards neither
-    fetch nor release anything; the hooks come back afterwards, also when generation fails. Every rank must enter."""
+    """Full parameters on every rank, gathered once, with ZeRO-3's hooks removed so that forwards neither fetch,
+    release nor synchronise anything — ranks may then run different numbers of forwards (or none); the hooks come
+    back afterwards, also when generation fails. Every rank must enter.
+
+    Besides the per-module hooks (what DeepSpeed's own ``unwrap_model_for_generation`` removes), the root module's
+    start-of-forward hook must go too: it resets the parameter coordinator with a check that all ranks agree, a
+    collective that hangs a rank generating while another has nothing to generate."""
     import deepspeed
 
     with deepspeed.zero.GatheredParameters(list(engine.module.parameters())):
         offload = _zero3_offload(engine)
-        for hook in [*offload.forward_hooks, *offload.backward_hooks]:
+        module = offload.module
+        start_hook = module._forward_pre_hooks[offload.fwd_pre_hook.id]
+        for hook in [offload.fwd_pre_hook, *offload.forward_hooks, *offload.backward_hooks]:
             hook.remove()
         offload.forward_hooks, offload.backward_hooks = [], []
         try:
             yield
         finally:
-            offload._register_deepspeed_module(offload.module)
+            offload.fwd_pre_hook = module.register_forward_pre_hook(start_hook)
+            offload._register_deepspeed_module(module)
 
 
 class HFGenerationEngine:

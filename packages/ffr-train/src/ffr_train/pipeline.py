@@ -84,7 +84,7 @@ def ensure_student(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def run(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+def run(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     from ffr_train.sft import run_sft
 
     ensure_data(cfg)
@@ -95,6 +95,6 @@ def run(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     from ffr_train.trainer import RLTrainer
 
     warn_if_repair_pays_more(cfg)
-    summary = RLTrainer(cfg, resume=resume).train()
+    summary = RLTrainer(cfg, resume=resume, overwrite=overwrite).train()
     summary["config"] = dataclasses.asdict(cfg)["algo"]
     return summary
