@@ -100,6 +100,12 @@ def _make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trac
     return accelerator
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The sampling seed of one rank: different on every rank (each draws its own rollouts), fixed by (seed, rank) so
+    a run is reproducible, and the run's seed itself on rank 0 (one process behaves as before)."""
+    return seed + 1_000_003 * rank
+
+
 def zero_stage(accelerator) -> int:
     plugin = getattr(accelerator.state, "deepspeed_plugin", None)
     return int(plugin.zero_stage) if plugin is not None else 0

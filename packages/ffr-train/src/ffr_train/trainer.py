@@ -28,7 +28,7 @@ from ffr_train.checkpoint import (
 )
 from ffr_train.config import TrainConfig
 from ffr_train.data import data_order, load_split
-from ffr_train.distributed import make_accelerator, prepare_reference, zero_stage
+from ffr_train.distributed import make_accelerator, prepare_reference, rank_seed, zero_stage
 from ffr_train.engine import HFGenerationEngine
 from ffr_train.logs import RunLogger, check_trackers
 from ffr_train.policy import is_lora, load_student, save_final, torch_dtype
@@ -96,7 +96,7 @@ class RLTrainer:
                                gold_weight=cfg.repair.gold_weight,
                                placeholders=placeholder_slots(self.processor, cfg, self.train_samples[0]))
         # Each rank draws its own rollouts; the seed stays a function of (seed, rank), so runs are reproducible.
-        set_seed(cfg.seed + acc.process_index)
+        set_seed(rank_seed(cfg.seed, acc.process_index))
         self.cache = FrameCache()
         self.timer = PhaseTimer()
         self.logger = RunLogger(self.run_dir, acc, project=cfg.logging.project, config=to_dict(cfg),
