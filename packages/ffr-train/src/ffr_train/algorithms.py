@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ffr_train.registry import Registry
+from ffr_data.registry import Registry
 
 AdvantageFn = Callable[[torch.Tensor, int, float], torch.Tensor]
 ADVANTAGES: Registry[AdvantageFn] = Registry("advantage estimator")
