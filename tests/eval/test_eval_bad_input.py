@@ -110,15 +110,15 @@ def test_the_decode_path_skips_only_bad_videos(monkeypatch):
     """A VideoError (missing, corrupt, undecodable) becomes that sample's counted error row; any other exception
     is a bug or a bad setting and stops the run instead of turning every sample into an error."""
     generator = BatchGenerator.__new__(BatchGenerator)   # the decode step needs no model
-    from ffr_eval import generation
+    from ffr_data import decode_batch
 
     sample = type("S", (), {"problem_id": "q1", "path": "v.mp4"})()
-    monkeypatch.setattr(generation, "sample_frames", lambda *a: (_ for _ in ()).throw(VideoError("v.mp4", "bad")))
+    monkeypatch.setattr(decode_batch, "sample_frames", lambda *a: (_ for _ in ()).throw(VideoError("v.mp4", "bad")))
     monkeypatch.setattr(BatchGenerator, "_generate", lambda self, items, cfg: [])
-    generator.timing = generation.Timing()
+    generator.reset_timing()
     (row,) = generator.run([sample], None, None, None)
     assert (row["status"], row["error_kind"], row["error"]) == ("error", "video", "VideoError: v.mp4: bad")
-    monkeypatch.setattr(generation, "sample_frames", lambda *a: (_ for _ in ()).throw(RuntimeError("a bug")))
+    monkeypatch.setattr(decode_batch, "sample_frames", lambda *a: (_ for _ in ()).throw(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         generator.run([sample], None, None, None)
 

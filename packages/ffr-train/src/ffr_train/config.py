@@ -165,7 +165,10 @@ class SFTConfig:
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class ValidationConfig:
+    """Greedy validation during and after training (``ffr_train.validation``, on the trainer's own generation
+    engine). Benchmark evaluation of a saved model is ``ffr eval`` (ffr-eval's ``EvalConfig``)."""
+
     every: int = field(0, help="Evaluate on the validation split every N RL steps (0: only at the end).",
                        check=non_negative)
     batch_size: int = field(64, help="Prompts per greedy evaluation batch.", check=positive)
@@ -193,6 +196,6 @@ class TrainConfig:
     dist: DistConfig = field(default_factory=DistConfig, help="Distribution (accelerate / DeepSpeed).")
     teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(backend="annotation"), help="The teacher.")
     sft: SFTConfig = field(default_factory=SFTConfig, help="Supervised warm-up.")
-    eval: EvalConfig = field(default_factory=EvalConfig, help="Validation during/after training.")
+    eval: ValidationConfig = field(default_factory=ValidationConfig, help="Validation during/after training.")
     logging: LogConfig = field(default_factory=LogConfig, help="Metrics and rollout logs.")
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig, help="Checkpointing.")
