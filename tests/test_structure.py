@@ -17,7 +17,7 @@ import pytest
 from ffr_data.registry import Registry, RegistryError
 
 ROOT = Path(__file__).resolve().parents[1]
-REGISTRIES = ["ffr_data.prompting:TEMPLATES", "ffr_teacher.registry:BACKENDS", "ffr_train.algorithms:ADVANTAGES",
+REGISTRIES = ["ffr_data.prompting:TEMPLATES", "ffr_data.patch:TAXONOMIES", "ffr_teacher.registry:BACKENDS", "ffr_train.algorithms:ADVANTAGES",
               "ffr_train.algorithms:AGGREGATIONS", "ffr_train.rewards:REWARDS", "ffr_train.rewards:ACCURACY_BY_TYPE",
               "ffr_eval.benchmarks.base:BENCHMARKS", "ffr_eval.aggregate:SPECIAL", "ffr_eval.extraction:LETTER_RULES",
               "ffr_eval.item_scoring:SCORERS", "ffr_eval.official.base:SCORERS"]

@@ -1,4 +1,4 @@
-"""Official aggregations, by name. Every number is a percentage (docs/benchmarks.md §12.7: normalise scales).
+"""Official aggregations, by name. Every number is a percentage, whatever scale a reference reports in.
 
 Item values are in [0, 1] (0/1 accuracy, MRA, 1 - WER, ROUGE). Keys of the returned metrics:
 

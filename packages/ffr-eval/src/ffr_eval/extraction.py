@@ -3,7 +3,7 @@
 Strict: the first ``<answer>…</answer>`` block, trimmed; no block means unparseable. This is what Video-R1 and the
 FFR release score (they fall back to the whole output, which then only matches by accident).
 
-Lenient: lmms-eval's reasoning-tag removal (docs/benchmarks.md §0.2), then the content of an ``<answer>`` block when
+Lenient: lmms-eval's reasoning-tag removal, then the content of an ``<answer>`` block when
 there is one (a documented deviation from lmms-eval, which never strips ``<answer>``: it keeps reasoning and
 non-reasoning models comparable), then the benchmark's own option-letter rule, registered below by name. Rules that
 fall back to a random option in lmms-eval (Video-Holmes, LongVideoBench) return None here, so runs are reproducible
@@ -53,7 +53,7 @@ def extract_letter(output: str, sample: Sample, rule: str) -> str | None:
     return LETTER_RULES.get(rule)(lenient_text(output), sample)
 
 
-# --- lmms-eval's shared MCQ extractor (_task_utils/mcq_extract.py), §0.3 -------------------------------------------
+# --- lmms-eval's shared MCQ extractor (_task_utils/mcq_extract.py) ------------------------------------------------
 
 _ANSWER_PHRASES = ("the answer is", "answer is", "the correct answer is", "correct answer is", "the correct option is",
                    "correct option is", "the best answer is", "the best option is", "i choose", "i would choose",

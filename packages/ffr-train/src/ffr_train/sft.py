@@ -1,7 +1,7 @@
 """Supervised fine-tuning on ``process`` + ``solution`` (loss on the assistant tokens only).
 
 Used to warm the tiny student into the answer format (a two-stage curriculum: easy warm-up rows, then the task mix,
-docs/feasibility.md) and as the paper's SFT-on-teacher-traces baseline. A share of stage-2 examples carries the
+docs/tiny-student.md) and as the paper's SFT-on-teacher-traces baseline. A share of stage-2 examples carries the
 teacher's evidence patch, rendered by the same prompt code as RL, so the student learns to read patches.
 """
 
