@@ -74,9 +74,21 @@ class RepairConfig:
         "failed", help="failed: every rollout with accuracy below `threshold` goes to the teacher (the paper); "
                        "all_failed_groups: only groups where every rollout failed (cheaper).")
     threshold: float = field(1.0, help="A rollout counts as failed when its accuracy is below this.", check=probability)
-    credit: Literal["repaired", "released"] = field(
+    credit: Literal["repaired", "released", "append", "none"] = field(
         "repaired", help="repaired: a repaired slot trains the repaired tokens under the patched prompt (the paper); "
-                         "released: it trains the failed first-pass tokens with the repaired reward (released code).")
+                         "released: it trains the failed first-pass tokens with the repaired reward (released code); "
+                         "append: the failed first pass stays in its group with its own reward and the repaired "
+                         "rollout joins the group as an extra member, taxed by kappa; none: the group stays the plain "
+                         "GRPO group and no repaired rollout is sampled (the patch only feeds distill_weight).")
+    distill_weight: float = field(
+        0.0, help="Weight of on-policy self-distillation: on each failed first-pass rollout that got a patch, the "
+                  "reverse KL from the unpatched next-token distribution to the same model's distribution with the "
+                  "patch (detached), averaged over those tokens. 0: off (the paper).", check=non_negative)
+    gold_weight: float = field(
+        0.0, help="Weight of a supervised term on the gold rationale and answer of every failed first-pass rollout's "
+                  "prompt (negative log-likelihood, once per failed rollout). With algo=grpo this is the "
+                  "supervision-matched control for FFR's annotation teacher, which also knows the answer. 0: off.",
+        check=non_negative)
     max_repairs_per_group: int | None = field(None, help="Repair at most this many failed slots per group (None: all).",
                                               check=non_negative)
 

@@ -56,6 +56,26 @@ class Slot:
     repaired_parts: dict[str, float] | None = None
     patch: EvidencePatch | None = None
     teacher_reason: str | None = None
+    patched: bool = False  # trained under a patched prompt (a repaired rollout)
+
+
+@dataclass(frozen=True)
+class DistillItem:
+    """A failed first-pass rollout that got a patch: its tokens are scored under the plain prompt (trained) and under
+    the patched prompt (the detached target) for the self-distillation term."""
+
+    prompt: EncodedPrompt
+    completion: torch.Tensor
+    patched_prompt: EncodedPrompt
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    """A prompt with failed first-pass rollouts and its gold rationale + answer, supervised once per failure."""
+
+    prompt: EncodedPrompt
+    completion: torch.Tensor
+    failures: int
 
 
 @dataclass(frozen=True)
@@ -70,10 +90,17 @@ class TeacherStats:
 @dataclass(frozen=True)
 class StepData:
     samples: list[Sample]
-    slots: list[Slot]
+    slots: list[Slot]  # the G places of every group in order; with credit=append, the appended members after them
+    group_size: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     teacher: TeacherStats = field(default_factory=TeacherStats)
     generated_tokens: dict[str, int] = field(default_factory=dict)  # per pass: "first_pass", "repair"
+    distill: list[DistillItem] = field(default_factory=list)
+    gold: list[GoldItem] = field(default_factory=list)
+
+    def first_pass(self) -> list[Slot]:
+        """The G places of every group (appended repaired members left out)."""
+        return [s for s in self.slots if s.index < self.group_size]
 
 
 @dataclass(frozen=True)
@@ -118,11 +145,39 @@ def collect_step(ctx: StepContext, samples: Sequence[Sample]) -> StepData:
         parts = [[score_completion(t, s, cfg.reward.names) for t in group]
                  for group, s in zip(texts, batch.samples, strict=True)]
     repairs, stats = repair_failed(ctx, batch, texts, parts) if cfg.algo == "ffr" else ({}, TeacherStats())
+    g_size = cfg.rollout.group_size
     slots = [_slot(cfg, g, i, prompts[g], groups[g][i], texts[g][i], parts[g][i], repairs.get((g, i)))
-             for g in range(len(batch.samples)) for i in range(cfg.rollout.group_size)]
+             for g in range(len(batch.samples)) for i in range(g_size)]
+    repaired = sorted((key, r) for key, r in repairs.items() if r.completion is not None)
+    if cfg.repair.credit == "append":
+        extra = Counter()
+        for (g, i), rep in repaired:
+            slots.append(_appended(cfg, g, g_size + extra[g], texts[g][i], parts[g][i], rep))
+            extra[g] += 1
+    distill = [DistillItem(prompts[g], groups[g][i], rep.prompt) for (g, i), rep in sorted(repairs.items())
+               if rep.patch is not None and cfg.repair.distill_weight > 0]
     generated = {"first_pass": sum(int(c.numel()) for group in groups for c in group),
-                 "repair": sum(int(r.completion.numel()) for r in repairs.values() if r.completion is not None)}
-    return StepData(batch.samples, slots, batch.skipped, stats, generated)
+                 "repair": sum(int(r.completion.numel()) for _, r in repaired)}
+    gold = _gold_items(ctx, batch.samples, prompts, parts) if cfg.repair.gold_weight > 0 else []
+    return StepData(batch.samples, slots, g_size, batch.skipped, stats, generated, distill, gold)
+
+
+def gold_target(sample: Sample) -> str:
+    """What supervised training teaches for a sample: its rationale (when it has one) and its tagged answer."""
+    return (sample.process or "") + sample.solution
+
+
+def _gold_items(ctx: StepContext, samples: list[Sample], prompts: list[EncodedPrompt],
+                parts: list[list[dict[str, float]]]) -> list[GoldItem]:
+    cfg, tok = ctx.cfg, ctx.processor.tokenizer
+    accuracy = [[p["accuracy"] for p in group] for group in parts]
+    failures = Counter(g for g, _ in select_for_repair(accuracy, cfg.repair.trigger, cfg.repair.threshold,
+                                                       cfg.repair.max_repairs_per_group))
+    items = []
+    for g, count in sorted(failures.items()):
+        ids = tok(gold_target(samples[g]), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+        items.append(GoldItem(prompts[g], torch.cat([ids, torch.tensor([tok.eos_token_id])]), count))
+    return items
 
 
 @dataclass(frozen=True)
@@ -169,12 +224,16 @@ def repair_failed(ctx: StepContext, batch: DecodedBatch, texts: list[list[str]],
             sample, frames = batch.samples[g], batch.frames[g]
             media = render_patch(patches[keys[0]], ClipTools(sample.path, cfg.sampling, ctx.cache), frames, cfg.prompt)
             encoded.append(encode_prompt(ctx.processor, build_prompt(sample, frames, cfg.prompt, media)))
+    out = {key: Repair(None, result.reason or "no_patch")
+           for key, result in zip(targets, results, strict=True) if result.patch is None}
+    if cfg.repair.credit == "none":  # no repaired rollout is trained: the patch only feeds self-distillation
+        for prompt, keys in zip(encoded, distinct.values(), strict=True):
+            out.update({key: Repair(patches[key], None, prompt) for key in keys})
+        return out, stats
     params = SamplingParams(cfg.rollout.repair_max_new_tokens, cfg.rollout.temperature, cfg.rollout.top_p)
     with ctx.timer.phase("repair_generate"):
         requests = [GenerationRequest(p, len(keys)) for p, keys in zip(encoded, distinct.values(), strict=True)]
         completions = ctx.engine.generate(requests, params)
-    out = {key: Repair(None, result.reason or "no_patch")
-           for key, result in zip(targets, results, strict=True) if result.patch is None}
     with ctx.timer.phase("reward"):
         for prompt, keys, comps in zip(encoded, distinct.values(), completions, strict=True):
             for key, completion in zip(keys, comps, strict=True):
@@ -188,15 +247,27 @@ def repair_failed(ctx: StepContext, batch: DecodedBatch, texts: list[list[str]],
 
 def _slot(cfg: TrainConfig, g: int, i: int, prompt: EncodedPrompt, completion: torch.Tensor, text: str,
           parts: dict[str, float], repair: Repair | None) -> Slot:
+    """Place i of group g. With credit repaired or released a repaired failure takes the RIR of its repair (under
+    the patched prompt, or on the first-pass tokens); with append or none the place keeps its first pass and reward."""
     correct = parts["accuracy"] >= cfg.repair.threshold
-    repaired_parts = repair.parts if repair is not None and repair.patch is not None else None
+    replaces = cfg.repair.credit in ("repaired", "released")
+    repaired_parts = repair.parts if repair is not None and repair.patch is not None and replaces else None
     reward = rir(parts, repaired_parts, correct=correct, kappa=cfg.reward.kappa, lam=cfg.reward.align_weight,
                  align=repair.align if repaired_parts else 0.0)
     if repair is None:
         return Slot(g, i, prompt, completion, reward, text, parts)
     trains_repair = repaired_parts is not None and cfg.repair.credit == "repaired"
     return Slot(g, i, repair.prompt if trains_repair else prompt, repair.completion if trains_repair else completion,
-                reward, text, parts, repair.text, repair.parts, repair.patch, repair.reason)
+                reward, text, parts, repair.text, repair.parts, repair.patch, repair.reason, patched=trains_repair)
+
+
+def _appended(cfg: TrainConfig, g: int, index: int, first_text: str, first_parts: dict[str, float],
+              repair: Repair) -> Slot:
+    """credit=append: the repaired rollout as an extra member of group g, under its patched prompt, taxed by kappa."""
+    reward = rir(first_parts, repair.parts, correct=False, kappa=cfg.reward.kappa, lam=cfg.reward.align_weight,
+                 align=repair.align)
+    return Slot(g, index, repair.prompt, repair.completion, reward, first_text, first_parts, repair.text,
+                repair.parts, repair.patch, None, patched=True)
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,9 @@ class RLTrainer:
         zero3 = zero_stage(acc) == 3
         self.engine = HFGenerationEngine(unwrapped, self.processor.tokenizer, zero3_engine=self.model if zero3 else None)
         self.updater = Updater(acc, self.model, self.optimizer, self._reference(unwrapped), cfg.loss, cfg.optim,
-                               group_size=r.group_size, pad_id=self.processor.tokenizer.pad_token_id,
-                               token_budget=r.micro_batch_tokens, max_rows=r.micro_batch_size,
+                               pad_id=self.processor.tokenizer.pad_token_id, token_budget=r.micro_batch_tokens,
+                               max_rows=r.micro_batch_size, distill_weight=cfg.repair.distill_weight,
+                               gold_weight=cfg.repair.gold_weight,
                                placeholders=placeholder_slots(self.processor, cfg, self.train_samples[0]))
         # Each rank draws its own rollouts; the seed stays a function of (seed, rank), so runs are reproducible.
         set_seed(cfg.seed + acc.process_index)
@@ -166,7 +167,8 @@ class RLTrainer:
         self.skipped_samples += len(data.skipped)
         with self.timer.phase("update"):
             self._updating = True
-            stats = self.updater.update(data.slots, self.step)  # every rank, with or without slots of its own
+            # every rank, with or without slots of its own
+            stats = self.updater.update(data.slots, self.step, data.distill, data.gold)
             self._updating = False
         self.engine.sync_weights()
         elapsed = time.perf_counter() - started
