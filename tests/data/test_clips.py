@@ -98,3 +98,21 @@ def test_the_cache_is_bounded_in_bytes(video_path):
     assert cache.stats.decode_calls == 2  # evicted frames are decoded again, never served stale
     cache.clear()
     assert len(cache._frames) == 0
+
+
+def test_a_video_too_short_for_the_sampling_is_a_counted_skip(tmp_path, video_path):
+    """One frame where two are needed: a VideoError naming the file (so decode_samples skips it, as train and eval
+    do), and still a ValueError (what ffr data prepare counts as too_few_frames)."""
+    from conftest import index_pattern_frames
+    from ffr_data.decode_batch import decode_samples
+    from ffr_data.schema import Sample
+
+    short = write_video(tmp_path / "one_frame.mp4", index_pattern_frames(1))
+    with pytest.raises(VideoError, match=r"one_frame\.mp4: only 1 frame\(s\); at least 2 are needed") as info:
+        sample_frames(str(short), student_sampling())
+    assert isinstance(info.value, ValueError)
+    samples = [Sample(problem_id=name, problem="?", problem_type="free-form", solution="<answer>x</answer>",
+                      path=str(path)) for name, path in (("short", short), ("fine", video_path))]
+    batch = decode_samples(samples, student_sampling())
+    assert [s.problem_id for s in batch.samples] == ["fine"]
+    assert [(s.problem_id, "only 1 frame" in s.reason) for s in batch.skipped] == [("short", True)]

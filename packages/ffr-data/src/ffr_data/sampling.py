@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from ffr_data.config import at_least, field, positive
+from ffr_data.errors import TooFewFramesError
 from ffr_data.video import VideoInfo
 
 PATCH_MULTIPLE = {"qwen2_vl": 28, "qwen2_5_vl": 28, "qwen3_vl": 32, "qwen3_vl_moe": 32}
@@ -45,7 +46,7 @@ def frame_count(info: VideoInfo, cfg: FrameSamplingConfig) -> int:
     wanted = min(wanted, info.num_frames)
     wanted = (wanted // cfg.frame_factor) * cfg.frame_factor
     if wanted < cfg.frame_factor:
-        raise ValueError(f"{info.path}: only {info.num_frames} frame(s); at least {cfg.frame_factor} are needed")
+        raise TooFewFramesError(info.path, f"only {info.num_frames} frame(s); at least {cfg.frame_factor} are needed")
     return wanted
 
 
