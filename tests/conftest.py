@@ -48,6 +48,17 @@ def video_path(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def corrupt_video_path(tmp_path_factory) -> Path:
+    """An mp4v file whose container (header, index) is intact but whose first frames' data is zeroed (bytes
+    40-1539): it opens and reports 32 frames at 8 fps, and decoding frame 0 fails."""
+    path = write_video(tmp_path_factory.mktemp("corrupt") / "corrupt.mp4", index_pattern_frames())
+    data = bytearray(path.read_bytes())
+    data[40:1540] = bytes(1500)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_student_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen2.5-VL student (model + processor + tokenizer) saved with save_pretrained."""
     from ffr_train.student import build_tiny_student

@@ -107,7 +107,7 @@ def test_append_keeps_the_failed_first_pass_and_adds_the_taxed_repair(flash_data
 
 def test_credit_none_with_distillation_samples_no_repair_and_collects_the_failures(flash_data, flash_student,
                                                                                    tmp_path):
-    _cfg, data = _collect(flash_data, flash_student, tmp_path, **{"repair.credit": "none", "repair.distill_weight": 1.0})
+    _, data = _collect(flash_data, flash_student, tmp_path, **{"repair.credit": "none", "repair.distill_weight": 1.0})
     assert CountingEngine.calls == 1  # the first pass only
     assert data.generated_tokens["repair"] == 0
     assert not any(s.patched or s.reward.repaired for s in data.slots)
@@ -117,7 +117,7 @@ def test_credit_none_with_distillation_samples_no_repair_and_collects_the_failur
 
 
 def test_distillation_pulls_the_plain_policy_towards_the_patched_one(flash_data, flash_student, tmp_path):
-    _cfg, data = _collect(flash_data, flash_student, tmp_path, **{"repair.credit": "none", "repair.distill_weight": 1.0})
+    _, data = _collect(flash_data, flash_student, tmp_path, **{"repair.credit": "none", "repair.distill_weight": 1.0})
     trainer = RLTrainer(tiny_train_config(flash_data, flash_student, tmp_path / "run", **{
         "repair.credit": "none", "repair.distill_weight": 1.0, "loss.beta": 0.0, "optim.lr": 3e-3}))
     items = data.distill[:3]
@@ -156,7 +156,7 @@ def test_ffr_append_and_distill_train_end_to_end(flash_data, flash_student, tmp_
 
 def test_gold_supervision_control_covers_the_failed_prompts_and_raises_their_gold_likelihood(
         flash_data, flash_student, tmp_path):
-    _cfg, data = _collect(flash_data, flash_student, tmp_path, **{"algo": "grpo", "repair.gold_weight": 1.0})
+    _, data = _collect(flash_data, flash_student, tmp_path, **{"algo": "grpo", "repair.gold_weight": 1.0})
     failed = [sum(s.first_parts["accuracy"] < 1.0 for s in data.slots if s.group == g) for g in range(2)]
     assert [(item.failures) for item in data.gold] == [n for n in failed if n]
     assert data.teacher.calls == 0

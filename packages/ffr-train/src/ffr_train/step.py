@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,7 @@ class TeacherStats:
     calls: int = 0
     patches: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    results: list[Any] = field(default_factory=list)  # the RepairResults themselves (for the health guard)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ class StepContext:
     teacher: Any | None
     cache: FrameCache
     timer: PhaseTimer
+    # Work that does not depend on the teacher, run while it answers: given the rows (prompt, completion) that are
+    # trained whatever the teacher says. Every rank calls it once per FFR step.
+    while_teacher_works: Callable[[list[Any]], None] | None = None
 
     def decode(self, ids: torch.Tensor) -> str:
         return self.processor.tokenizer.decode(ids, skip_special_tokens=True)
@@ -144,7 +148,11 @@ def collect_step(ctx: StepContext, samples: Sequence[Sample]) -> StepData:
         texts = [[ctx.decode(c) for c in group] for group in groups]
         parts = [[score_completion(t, s, cfg.reward.names) for t in group]
                  for group, s in zip(texts, batch.samples, strict=True)]
-    repairs, stats = repair_failed(ctx, batch, texts, parts) if cfg.algo == "ffr" else ({}, TeacherStats())
+    if cfg.algo == "ffr":
+        repairs, stats = repair_failed(ctx, batch, texts, parts,
+                                       lambda targets: _settled_rows(cfg, prompts, groups, targets))
+    else:
+        repairs, stats = {}, TeacherStats()
     g_size = cfg.rollout.group_size
     slots = [_slot(cfg, g, i, prompts[g], groups[g][i], texts[g][i], parts[g][i], repairs.get((g, i)))
              for g in range(len(batch.samples)) for i in range(g_size)]
@@ -194,23 +202,45 @@ class Repair:
     align: float = 0.0
 
 
-def _ask_teacher(ctx: StepContext, batch: DecodedBatch, texts, targets) -> tuple[list, TeacherStats]:
-    with ctx.timer.phase("teacher"):
-        requests = [RepairRequest(batch.samples[g], batch.frames[g], texts[g][i]) for g, i in targets]
-        results = ctx.teacher.repair_many(requests) if requests else []
+def _settled_rows(cfg: TrainConfig, prompts: list[EncodedPrompt], groups: list[list[torch.Tensor]],
+                  targets: list[tuple[int, int]]) -> list[Any]:
+    """First-pass rows trained whatever the teacher answers: every one, unless a repair replaces its tokens."""
+    replaced = set(targets) if cfg.repair.credit == "repaired" else set()
+    return [_Row(prompts[g], groups[g][i]) for g in range(len(groups)) for i in range(len(groups[g]))
+            if (g, i) not in replaced]
+
+
+def _ask_teacher(ctx: StepContext, batch: DecodedBatch, texts, targets, settled: list[Any]) -> tuple[list, TeacherStats]:
+    requests = [RepairRequest(batch.samples[g], batch.frames[g], texts[g][i]) for g, i in targets]
+    if ctx.while_teacher_works is None:
+        with ctx.timer.phase("teacher"):
+            results = ctx.teacher.repair_many(requests) if requests else []
+    else:
+        pending = ctx.teacher.submit_many(requests) if requests else None
+        with ctx.timer.phase("while_teacher"):
+            ctx.while_teacher_works(settled)
+        with ctx.timer.phase("teacher"):  # what is left of the teacher's time: the student's idle wait
+            results = pending.result() if pending is not None else []
     reasons = Counter(r.reason or "no_patch" for r in results if r.patch is None)
-    return results, TeacherStats(len(requests), len(requests) - sum(reasons.values()), dict(reasons))
+    return results, TeacherStats(len(requests), len(requests) - sum(reasons.values()), dict(reasons), list(results))
 
 
-def repair_failed(ctx: StepContext, batch: DecodedBatch, texts: list[list[str]],
-                  parts: list[list[dict[str, float]]]) -> tuple[dict[tuple[int, int], Repair], TeacherStats]:
+@dataclass(frozen=True)
+class _Row:
+    prompt: EncodedPrompt
+    completion: torch.Tensor
+
+
+def repair_failed(ctx: StepContext, batch: DecodedBatch, texts: list[list[str]], parts: list[list[dict[str, float]]],
+                  settled: Callable[[list[tuple[int, int]]], list[Any]] = lambda targets: []
+                  ) -> tuple[dict[tuple[int, int], Repair], TeacherStats]:
     """Send the failed rollouts to the teacher and sample one repaired rollout per patch. Identical patches within a
     group (one per group from the annotation teacher) are rendered, encoded and prefilled once; each failed rollout
     still gets its own sampled repair."""
     cfg = ctx.cfg
     accuracy = [[p["accuracy"] for p in group] for group in parts]
     targets = select_for_repair(accuracy, cfg.repair.trigger, cfg.repair.threshold, cfg.repair.max_repairs_per_group)
-    results, stats = _ask_teacher(ctx, batch, texts, targets)
+    results, stats = _ask_teacher(ctx, batch, texts, targets, settled(targets))
     distinct: dict[tuple[int, str], list[tuple[int, int]]] = {}
     patches = {}
     for key, result in zip(targets, results, strict=True):

@@ -13,12 +13,13 @@ import torch
 
 from ffr_data.clips import FrameCache
 from ffr_data.config import to_dict
+from ffr_data.decode_batch import decode_samples
 from ffr_data.errors import FFRError
 from ffr_data.models import fit_sampling, load_vlm
 from ffr_data.progress import progress_bar
 from ffr_data.timing import PhaseTimer
 from ffr_data.versions import package_versions
-from ffr_teacher import build_teacher
+from ffr_teacher import RepairRequest, TeacherHealth, build_teacher
 from ffr_train.checkpoint import (
     RunDirectory,
     latest_checkpoint,
@@ -75,12 +76,13 @@ class RLTrainer:
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                       betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        self.teacher = None
+        self.teacher, self.teacher_health = None, None
         if cfg.algo == "ffr":
             teacher_cfg = cfg.teacher
             if not teacher_cfg.cache_dir:
                 teacher_cfg = dataclasses.replace(teacher_cfg, cache_dir=str(self.run_dir / "teacher_cache"))
             self.teacher = build_teacher(teacher_cfg)
+            self.teacher_health = TeacherHealth(teacher_cfg.health)
         self.train_samples, dropped = load_split(cfg.data.train_file, cfg.data.video_root, cfg.data.max_train_samples)
         self.val_samples = []
         if cfg.data.val_file and Path(cfg.data.val_file).is_file():
@@ -105,6 +107,8 @@ class RLTrainer:
         self.history: list[dict[str, float]] = []
         self.dropped_rows = dropped
         self.skipped_samples = 0
+        if self.teacher is not None and cfg.teacher.startup_probe and acc.is_main_process:
+            self._probe_teacher()
         if resume:
             self._resume()
         elif acc.is_main_process:
@@ -155,8 +159,28 @@ class RLTrainer:
         start = (step * acc.num_processes + acc.process_index) * p
         return [self.train_samples[i] for i in data_order(len(self.train_samples), self.cfg.seed, start, p)]
 
+    def _probe_teacher(self) -> None:
+        """One real repair before step 1: a teacher that cannot repair (wrong model name, a template without tools,
+        no server) stops the run here with the reason, instead of silently turning FFR into GRPO."""
+        batch = decode_samples(self.train_samples[:8], self.cfg.sampling, self.cache)
+        if not batch.samples:
+            raise FFRError(f"{self.cfg.data.train_file}: none of the first training videos decodes "
+                           f"({batch.skipped[0].reason})")
+        wrong = "<think>I could not tell from the video.</think><answer>none</answer>"
+        self.teacher.probe(RepairRequest(batch.samples[0], batch.frames[0], wrong))
+
+    def _while_teacher_works(self, settled_rows: list) -> None:
+        """What a step does while the teacher answers: frozen log-probs of the rows trained whatever it says, and the
+        next step's videos decoded into the frame cache."""
+        with self.timer.phase("frozen_logprobs"):
+            self.updater.prepare(settled_rows)
+        if self.step + 1 < self.cfg.optim.steps:
+            with self.timer.phase("prefetch"):
+                decode_samples(self._samples_for(self.step + 1), self.cfg.sampling, self.cache)
+
     def _context(self) -> StepContext:
-        return StepContext(self.cfg, self.engine, self.processor, self.teacher, self.cache, self.timer)
+        overlap = self._while_teacher_works if self.cfg.repair.overlap and self.teacher is not None else None
+        return StepContext(self.cfg, self.engine, self.processor, self.teacher, self.cache, self.timer, overlap)
 
     def train_step(self) -> dict[str, float]:
         self.timer = PhaseTimer()
@@ -165,6 +189,8 @@ class RLTrainer:
         teacher_before = self.teacher.metrics.snapshot() if self.teacher else None
         data: StepData = collect_step(self._context(), self._samples_for(self.step))
         self.skipped_samples += len(data.skipped)
+        if self.teacher_health is not None:
+            self.teacher_health.record(data.teacher.results)  # stops the run when the teacher has stopped working
         with self.timer.phase("update"):
             self._updating = True
             # every rank, with or without slots of its own

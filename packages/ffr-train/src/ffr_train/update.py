@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,30 @@ class DistillBatch:
     weights: list[float]
 
 
+class FrozenLogprobs:
+    """Per-row log-probs under a policy that does not change during the step (the reference; the policy before the
+    update, for mu > 1), computed once per row — some while the teacher works, the rest at the update — in micro-batches
+    laid out alike on every rank, and assembled per training micro-batch."""
+
+    def __init__(self, compute: Callable[[list[Any]], torch.Tensor]):
+        self.compute = compute
+        self.rows: dict[tuple[int, int], torch.Tensor] = {}
+
+    @staticmethod
+    def key(row) -> tuple[int, int]:
+        return id(row.prompt), id(row.completion)
+
+    def batch(self, rows: list[Any], weights: list[float]) -> torch.Tensor:
+        """(B, Lc) for a training micro-batch; placeholder rows (weight 0) get zeros, which their mask ignores."""
+        width = max(1, max(int(r.completion.numel()) for r in rows))
+        out = torch.zeros(len(rows), width)
+        for i, (row, weight) in enumerate(zip(rows, weights, strict=True)):
+            if weight:
+                values = self.rows[self.key(row)]
+                out[i, :values.numel()] = values
+        return out
+
+
 class Reference:
     """Log-probs under the frozen reference policy: a separate frozen model, or — for a LoRA student — the policy
     itself with its adapters disabled (no second copy of the weights)."""
@@ -92,6 +117,11 @@ class Updater:
         self.placeholders = placeholders
         self.distill_weight, self.gold_weight = distill_weight, gold_weight
         self.sync = RankSync(accelerator)
+        self.frozen = []
+        if reference is not None:
+            self.frozen.append(FrozenLogprobs(lambda rows: reference.logprobs(rows, pad_id)))
+        if loss_cfg.inner_iterations > 1:
+            self.frozen.append(FrozenLogprobs(self._frozen_logprobs))
         self.deepspeed = accelerator.distributed_type.value == "DEEPSPEED"
 
     def _global_totals(self, counts: list[float]) -> list[float]:
@@ -128,6 +158,17 @@ class Updater:
             batches.append(DistillBatch(p, t, [1.0] * (len(p) - added) + [0.0] * added))
         return batches
 
+    def prepare(self, rows: list[Any]) -> None:
+        """Frozen log-probs (reference; old policy for mu > 1) of ``rows`` not computed yet, in synced micro-batches.
+        Every rank calls it the same number of times."""
+        for frozen in self.frozen:
+            todo = list({frozen.key(r): r for r in rows if frozen.key(r) not in frozen.rows}.values())
+            for batch in self.micro_batches(todo, [0.0] * len(todo)):
+                values = frozen.compute(batch.slots).cpu()
+                for row, row_values, weight in zip(batch.slots, values, batch.weights, strict=True):
+                    if weight:
+                        frozen.rows[frozen.key(row)] = row_values[:int(row.completion.numel())].clone()
+
     def gold_batches(self, items: list[GoldItem]) -> list[GoldBatch]:
         """Supervised micro-batches of gold targets, weighted by how many rollouts of each prompt failed."""
         packed = self._packed(items)
@@ -150,8 +191,12 @@ class Updater:
         batches = self.micro_batches(slots, advantages.tolist())
         extra = self.distill_batches(list(distill or [])) if self.distill_weight > 0 else []
         supervised = self.gold_batches(list(gold or [])) if self.gold_weight > 0 else []
-        ref = [self.reference.logprobs(b.slots, self.pad_id) if self.reference else None for b in batches]
-        old = [self._frozen_logprobs(b.slots) if cfg.inner_iterations > 1 else None for b in batches]
+        self.prepare(slots)
+        cached = [[frozen.batch(b.slots, b.weights) for b in batches] for frozen in self.frozen]
+        ref = cached[0] if self.reference is not None else [None] * len(batches)
+        old = cached[-1] if cfg.inner_iterations > 1 else [None] * len(batches)
+        for frozen in self.frozen:  # rows are new every step
+            frozen.rows.clear()
         total_tokens, total_seqs, distill_tokens, gold_tokens = self._global_totals(
             [sum(int(s.completion.numel()) for s in slots), len(slots),
              sum(int(i.completion.numel()) for i in distill or []),
@@ -196,8 +241,8 @@ class Updater:
         return stats
 
     @torch.no_grad()
-    def _frozen_logprobs(self, slots: list[Slot]) -> torch.Tensor:
-        return completion_logprobs(self.model, [s.prompt for s in slots], [s.completion for s in slots], self.pad_id)[0]
+    def _frozen_logprobs(self, rows: list[Any]) -> torch.Tensor:
+        return completion_logprobs(self.model, [r.prompt for r in rows], [r.completion for r in rows], self.pad_id)[0]
 
     def _micro_step(self, batch: MicroBatch, ref_lp: torch.Tensor | None, old_lp: torch.Tensor | None,
                     total_tokens: float, total_seqs: float, *, last: bool) -> tuple[dict[str, float], float, float | None]:
