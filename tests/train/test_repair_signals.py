@@ -10,6 +10,7 @@ import torch
 
 from ffr_data.clips import FrameCache
 from ffr_data.models import load_vlm
+from ffr_data.timing import PhaseTimer
 from ffr_teacher import TeacherConfig, build_teacher
 from ffr_train.data import load_split
 from ffr_train.distill import reverse_kl
@@ -17,7 +18,6 @@ from ffr_train.engine import HFGenerationEngine
 from ffr_train.rir import SlotReward
 from ffr_train.step import Slot, StepContext, StepData, collect_step
 from ffr_train.step_metrics import regime_metrics
-from ffr_train.timing import PhaseTimer
 from ffr_train.trainer import RLTrainer
 from ffr_train.update import advantage_mass
 from train_support import tiny_train_config

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ffr_train.registry import Registry
+from ffr_data.registry import Registry
 
 # (rewards, groups, eps): groups is a group size (equal, contiguous groups) or one group id per reward (groups of any
 # size, in any order — e.g. a group that gained appended repaired members).

@@ -164,13 +164,13 @@ class CheckpointConfig:
 @dataclass(frozen=True)
 class SFTConfig:
     warmup_steps: int = field(2000, help="Stage 1 steps on the easy warm-up split (the curriculum of "
-                                         "docs/feasibility.md; 0 skips the stage).", check=non_negative)
+                                         "docs/tiny-student.md; 0 skips the stage).", check=non_negative)
     main_steps: int = field(2000, help="Stage 2 steps on the training split.", check=non_negative)
     output_dir: str = field("runs/tiny-student-sft", help="Where the SFT-warmed student is saved.", check=folder_path)
     batch_size: int = field(16, help="Examples per SFT step.", check=positive)
     lr: float = field(1e-3, help="SFT learning rate (the tiny student needs 1e-3; real models ~1e-5).", check=positive)
     lr_warmup_steps: int = field(30, help="Linear LR warm-up steps at the start of each stage.", check=non_negative)
-    max_grad_norm: float = field(1.0, help="SFT gradient clipping (docs/feasibility.md's recipe: 1.0).", check=positive)
+    max_grad_norm: float = field(1.0, help="SFT gradient clipping (1.0: docs/tiny-student.md).", check=positive)
     patch_fraction: float = field(0.3, help="Share of stage-2 examples shown with an evidence patch, so the student "
                                             "learns to read patches.", check=probability)
     rehearsal_share: float = field(0.25, help="Share of each stage-2 batch drawn from the warm-up examples, so the "
@@ -180,7 +180,10 @@ class SFTConfig:
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class ValidationConfig:
+    """Greedy validation during and after training (``ffr_train.validation``, on the trainer's own generation
+    engine). Benchmark evaluation of a saved model is ``ffr eval`` (ffr-eval's ``EvalConfig``)."""
+
     every: int = field(0, help="Evaluate on the validation split every N RL steps (0: only at the end).",
                        check=non_negative)
     batch_size: int = field(64, help="Prompts per greedy evaluation batch.", check=positive)
@@ -208,6 +211,6 @@ class TrainConfig:
     dist: DistConfig = field(default_factory=DistConfig, help="Distribution (accelerate / DeepSpeed).")
     teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(backend="annotation"), help="The teacher.")
     sft: SFTConfig = field(default_factory=SFTConfig, help="Supervised warm-up.")
-    eval: EvalConfig = field(default_factory=EvalConfig, help="Validation during/after training.")
+    eval: ValidationConfig = field(default_factory=ValidationConfig, help="Validation during/after training.")
     logging: LogConfig = field(default_factory=LogConfig, help="Metrics and rollout logs.")
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig, help="Checkpointing.")

@@ -1,5 +1,6 @@
-"""accelerate + DeepSpeed set-up that also works on CPU (gloo), with the traps of docs/environment.md §4 avoided:
-never ``cpu=True`` (it silently drops DeepSpeed), and an explicit gloo process group when there is no GPU."""
+"""accelerate + DeepSpeed set-up that also works on CPU (gloo), with two traps avoided: never ``cpu=True`` (accelerate
+then silently drops DeepSpeed), and an explicit gloo process group when there is no GPU (otherwise accelerate finds
+no device backend and every CPU process believes it is rank 0 of 1)."""
 
 from __future__ import annotations
 

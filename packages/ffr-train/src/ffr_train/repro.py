@@ -15,6 +15,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,9 @@ class Experiment:
         unknown = [v for v in cfg.variants if v not in VARIANTS]
         if unknown:
             raise FFRError(f"unknown variant(s) {unknown} (known: {', '.join(VARIANTS)})")
+        if "eval" not in {ep.name for ep in entry_points(group="ffr.commands")}:
+            raise FFRError("ffr repro evaluates every run with `ffr eval`, which is not installed "
+                           "(pip install ffr-eval)")
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.data = Path(cfg.data)

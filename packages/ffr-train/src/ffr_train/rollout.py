@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ffr_data.models import reset_rope_deltas
 from ffr_train.batching import EncodedPrompt, collate_prompts, collate_sequences
 
 
@@ -40,14 +41,6 @@ def trim_completion(ids: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor
         return ids[: int(eos[0]) + 1].clone()
     keep = (ids != pad_id).nonzero()
     return ids[: int(keep[-1]) + 1].clone() if keep.numel() else ids[:0].clone()
-
-
-def reset_rope_deltas(model) -> None:
-    """Qwen-VL models cache ``rope_deltas`` from the previous call; a stale value corrupts the positions of the next
-    batch, so every new batch starts from none. Accepts wrapped models (DDP, DeepSpeed, peft)."""
-    for module in model.modules():
-        if hasattr(module, "rope_deltas"):
-            module.rope_deltas = None
 
 
 def _rope_owner(model):

@@ -30,6 +30,7 @@ from ffr_data.decode_batch import DecodedBatch, Skipped, decode_samples
 from ffr_data.patch import EvidencePatch
 from ffr_data.prompting import PatchMedia, build_prompt, render_patch
 from ffr_data.schema import Sample
+from ffr_data.timing import PhaseTimer
 from ffr_data.video import Frames, VideoInfo
 from ffr_teacher import RepairRequest
 from ffr_train.batching import EncodedPrompt, encode_prompt
@@ -38,7 +39,6 @@ from ffr_train.engine import GenerationRequest, RolloutEngine
 from ffr_train.rewards import score_completion
 from ffr_train.rir import SlotReward, alignment, rir
 from ffr_train.rollout import SamplingParams
-from ffr_train.timing import PhaseTimer
 
 
 @dataclass

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from ffr_data.timing import PhaseTimer
 from ffr_train.config import TrainConfig
 from ffr_train.step import StepData
-from ffr_train.timing import PhaseTimer
 
 
 def _mean(values: list[float]) -> float:

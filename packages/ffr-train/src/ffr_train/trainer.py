@@ -16,6 +16,8 @@ from ffr_data.config import to_dict
 from ffr_data.decode_batch import decode_samples
 from ffr_data.errors import FFRError
 from ffr_data.models import fit_sampling, load_vlm
+from ffr_data.progress import progress_bar
+from ffr_data.timing import PhaseTimer
 from ffr_data.versions import package_versions
 from ffr_teacher import RepairRequest, TeacherHealth, build_teacher
 from ffr_train.checkpoint import (
@@ -30,12 +32,10 @@ from ffr_train.config import TrainConfig
 from ffr_train.data import data_order, load_split
 from ffr_train.distributed import make_accelerator, prepare_reference, rank_seed, zero_stage
 from ffr_train.engine import HFGenerationEngine
-from ffr_train.logs import RunLogger, check_trackers
+from ffr_train.logs import RunLogger, check_trackers, headline
 from ffr_train.policy import is_lora, load_student, save_final, torch_dtype
-from ffr_train.progress import progress_bar
 from ffr_train.step import StepContext, StepData, collect_step, placeholder_slots
 from ffr_train.step_metrics import rollout_rows, step_metrics
-from ffr_train.timing import PhaseTimer
 from ffr_train.update import Reference, Updater
 from ffr_train.validation import finish_validation, validation_tallies
 
@@ -234,7 +234,7 @@ class RLTrainer:
                         self.history[-1].update(val)
                     if self.step % cfg.checkpoint.every == 0:
                         self.save()
-                    bar.advance(metrics)
+                    bar.advance(info=headline(metrics))
         except KeyboardInterrupt:
             if self._updating:  # weights may be half-updated: keep the last periodic checkpoint
                 log.warning("interrupted inside the optimizer update; resume from the last periodic checkpoint")

@@ -1,4 +1,4 @@
-"""The built-in synthetic evidence benchmark (DESIGN.md): short procedurally generated videos with multiple-choice
+"""The built-in synthetic evidence benchmark (docs/tiny-student.md): short procedurally generated videos with multiple-choice
 questions whose answer hangs on a brief or small event that the student's own frames show, but not clearly; every
 question carries ground-truth evidence (windows, regions, sampled frames) for the annotation teacher.
 

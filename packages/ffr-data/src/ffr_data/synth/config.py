@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ffr_data.config import field, in_range, non_negative, positive, probability
 from ffr_data.sampling import FrameSamplingConfig
 
-# Fixed option order per family: the tiny student cannot learn shuffled options (docs/feasibility.md).
+# Fixed option order per family: the tiny student cannot learn shuffled options (docs/tiny-student.md).
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (235, 45, 40),
     "green": (40, 205, 60),
