@@ -22,7 +22,7 @@ from ffr_train.algorithms import ADVANTAGES, policy_loss
 from ffr_train.config import LossConfig, OptimConfig
 from ffr_train.distill import TargetView, reverse_kl
 from ffr_train.micro_batching import RankSync, fill_position, pack_micro_batches, row_length, synced_layout
-from ffr_train.rollout import completion_logits, completion_logprobs
+from ffr_train.rollout import completion_logits, completion_logprobs, token_logprobs
 from ffr_train.step import DistillItem, GoldItem, Placeholders, Slot
 
 
@@ -129,34 +129,37 @@ class Updater:
         rank's loss by these makes the step's loss the mean over every token (or sequence) of every rank."""
         return [max(1.0, v / self.sync.world) for v in self.sync.reduce(counts, "sum")]
 
-    def _packed(self, rows: list[Any]) -> list[list[int]]:
-        return pack_micro_batches([row_length(r) for r in rows], self.token_budget, self.max_rows)
-
-    def micro_batches(self, slots: list[Slot], advantages: list[float]) -> list[MicroBatch]:
-        """This rank's policy micro-batches, laid out like every other rank's (see ``micro_batching``)."""
-        packed = self._packed(slots)
-        layout = synced_layout(self.sync, [[[slots[i] for i in idx] for idx in packed]])
-        batches = []
+    def _laid_out(self, items: list[Any], sides: Callable[[Any], tuple], n_sides: int,
+                  values: list[float]) -> list[tuple[list[list[Any]], list[float], int]]:
+        """``items`` packed into micro-batches laid out like every other rank's (see ``micro_batching``): for each,
+        the rows of every side (``sides(item)`` gives an item's row per forward), a value per row (0 for a
+        placeholder), and how many rows are real."""
+        packed = pack_micro_batches([max(row_length(r) for r in sides(i)) for i in items], self.token_budget,
+                                    self.max_rows)
+        per_side = [[[sides(items[i])[j] for i in idx] for idx in packed] for j in range(n_sides)]
+        layout = synced_layout(self.sync, per_side)
+        out = []
         for k in range(layout.count):
             idx = packed[k] if k < len(packed) else []
-            (rows,), added = fill_position([[slots[i] for i in idx]], [layout.images[0][k]], self.placeholders)
-            batches.append(MicroBatch(rows, [advantages[i] for i in idx] + [0.0] * added,
-                                      [1.0] * len(idx) + [0.0] * added))
-        return batches
+            rows, added = fill_position([side[k] if k < len(packed) else [] for side in per_side],
+                                        [flags[k] for flags in layout.images], self.placeholders)
+            out.append((rows, [values[i] for i in idx] + [0.0] * added, len(idx)))
+        return out
+
+    def micro_batches(self, slots: list[Slot], advantages: list[float]) -> list[MicroBatch]:
+        """This rank's policy micro-batches."""
+        return [MicroBatch(rows, advs, [1.0] * real + [0.0] * (len(rows) - real))
+                for (rows,), advs, real in self._laid_out(slots, lambda s: (s,), 1, advantages)]
 
     def distill_batches(self, items: list[DistillItem]) -> list[DistillBatch]:
         """Self-distillation micro-batches: each row under its plain prompt and under its patched prompt."""
-        packed = pack_micro_batches([max(row_length(i), row_length(TargetView(i.patched_prompt, i.completion)))
-                                     for i in items], self.token_budget, self.max_rows)
-        plain = [[items[i] for i in idx] for idx in packed]
-        patched = [[TargetView(items[i].patched_prompt, items[i].completion) for i in idx] for idx in packed]
-        layout = synced_layout(self.sync, [plain, patched])
-        batches = []
-        for k in range(layout.count):
-            rows = [plain[k], patched[k]] if k < len(packed) else [[], []]
-            (p, t), added = fill_position(rows, [layout.images[0][k], layout.images[1][k]], self.placeholders)
-            batches.append(DistillBatch(p, t, [1.0] * (len(p) - added) + [0.0] * added))
-        return batches
+        return [DistillBatch(plain, patched, weights) for (plain, patched), weights, _ in self._laid_out(
+            items, lambda i: (i, TargetView(i.patched_prompt, i.completion)), 2, [1.0] * len(items))]
+
+    def gold_batches(self, items: list[GoldItem]) -> list[GoldBatch]:
+        """Supervised micro-batches of gold targets, weighted by how many rollouts of each prompt failed."""
+        return [GoldBatch(rows, weights) for (rows,), weights, _ in self._laid_out(
+            items, lambda i: (i,), 1, [float(i.failures) for i in items])]
 
     def prepare(self, rows: list[Any]) -> None:
         """Frozen log-probs (reference; old policy for mu > 1) of ``rows`` not computed yet, in synced micro-batches.
@@ -168,17 +171,6 @@ class Updater:
                 for row, row_values, weight in zip(batch.slots, values, batch.weights, strict=True):
                     if weight:
                         frozen.rows[frozen.key(row)] = row_values[:int(row.completion.numel())].clone()
-
-    def gold_batches(self, items: list[GoldItem]) -> list[GoldBatch]:
-        """Supervised micro-batches of gold targets, weighted by how many rollouts of each prompt failed."""
-        packed = self._packed(items)
-        layout = synced_layout(self.sync, [[[items[i] for i in idx] for idx in packed]])
-        batches = []
-        for k in range(layout.count):
-            idx = packed[k] if k < len(packed) else []
-            (rows,), added = fill_position([[items[i] for i in idx]], [layout.images[0][k]], self.placeholders)
-            batches.append(GoldBatch(rows, [float(items[i].failures) for i in idx] + [0.0] * added))
-        return batches
 
     def update(self, slots: list[Slot], step: int, distill: list[DistillItem] | None = None,
                gold: list[GoldItem] | None = None) -> dict[str, float]:
@@ -244,25 +236,36 @@ class Updater:
     def _frozen_logprobs(self, rows: list[Any]) -> torch.Tensor:
         return completion_logprobs(self.model, [r.prompt for r in rows], [r.completion for r in rows], self.pad_id)[0]
 
-    def _micro_step(self, batch: MicroBatch, ref_lp: torch.Tensor | None, old_lp: torch.Tensor | None,
-                    total_tokens: float, total_seqs: float, *, last: bool) -> tuple[dict[str, float], float, float | None]:
-        """Forward and backward of one micro-batch; the optimizer steps after the last one. Returns its stats, its
-        token count (0 for a placeholder) and, after the last one, the gradient norm."""
+    def _train_on(self, rows: list[Any], weights: list[float], loss_of, *, last: bool):
+        """Forward the rows, turn their outputs into this micro-batch's loss (``loss_of(logits, tokens, mask)``, the mask
+        already weighted: 0 on placeholders), backward; the optimizer steps after the last micro-batch of a pass.
+        Returns what ``loss_of`` returned and, after the last micro-batch, the gradient norm."""
         no_sync = contextlib.nullcontext() if last or self.deepspeed else self.accelerator.no_sync(self.model)
         with no_sync:
-            logp, mask = completion_logprobs(self.model, [s.prompt for s in batch.slots],
-                                             [s.completion for s in batch.slots], self.pad_id)
-            mask = mask * torch.tensor(batch.weights, dtype=mask.dtype, device=mask.device).unsqueeze(-1)
+            logits, tokens, mask = completion_logits(self.model, [r.prompt for r in rows],
+                                                     [r.completion for r in rows], self.pad_id)
+            mask = mask * torch.tensor(weights, dtype=mask.dtype, device=mask.device).unsqueeze(-1)
+            loss, result = loss_of(logits, tokens, mask)
+            # Decided together, so that no rank goes on to a collective that another has abandoned.
+            if self.sync.reduce([float(not torch.isfinite(loss))], "max")[0]:
+                raise NonFiniteLossError(f"non-finite loss ({float(loss.detach())}) in a micro-batch; nothing was "
+                                         "applied for this step and no checkpoint is written from it")
+            return result, self._backward(loss, last)
+
+    def _micro_step(self, batch: MicroBatch, ref_lp: torch.Tensor | None, old_lp: torch.Tensor | None,
+                    total_tokens: float, total_seqs: float, *, last: bool) -> tuple[dict[str, float], float, float | None]:
+        """One policy micro-batch. Returns its stats, its token count and, after the last one, the gradient norm."""
+        def loss_of(logits, tokens, mask):
+            logp = token_logprobs(logits, tokens)
             adv = torch.tensor(batch.advantages, dtype=torch.float32, device=logp.device)
-            old = old_lp.to(logp.device) if old_lp is not None else logp.detach()
             loss, stats = policy_loss(
-                logp, old, adv, mask, ref_logp=None if ref_lp is None else ref_lp.to(logp.device),
-                beta=self.loss_cfg.beta, eps_low=self.loss_cfg.clip_eps, eps_high=self.loss_cfg.clip_eps_high,
-                aggregation=self.loss_cfg.aggregation, total_tokens=total_tokens, total_sequences=total_seqs,
-            )
-            self._check_finite(loss)
-            norm = self._backward(loss, last)
-        stats["loss"] = float(loss.detach())
+                logp, old_lp.to(logp.device) if old_lp is not None else logp.detach(), adv, mask,
+                ref_logp=None if ref_lp is None else ref_lp.to(logp.device), beta=self.loss_cfg.beta,
+                eps_low=self.loss_cfg.clip_eps, eps_high=self.loss_cfg.clip_eps_high,
+                aggregation=self.loss_cfg.aggregation, total_tokens=total_tokens, total_sequences=total_seqs)
+            return loss, {**stats, "loss": float(loss.detach())}
+
+        stats, norm = self._train_on(batch.slots, batch.weights, loss_of, last=last)
         return stats, stats["tokens"], norm
 
     def _distill_step(self, batch: DistillBatch, total_tokens: float, *, last: bool) -> tuple[float, float | None]:
@@ -271,35 +274,20 @@ class Updater:
         with torch.no_grad():
             target, _, _ = completion_logits(self.model, [r.prompt for r in batch.patched],
                                              [r.completion for r in batch.patched], self.pad_id)
-        no_sync = contextlib.nullcontext() if last or self.deepspeed else self.accelerator.no_sync(self.model)
-        with no_sync:
-            logits, _, mask = completion_logits(self.model, [r.prompt for r in batch.plain],
-                                                [r.completion for r in batch.plain], self.pad_id)
-            mask = mask * torch.tensor(batch.weights, dtype=mask.dtype, device=mask.device).unsqueeze(-1)
-            kl = reverse_kl(logits, target) * mask
-            loss = self.distill_weight * kl.sum() / total_tokens
-            self._check_finite(loss)
-            norm = self._backward(loss, last)
-        return float(kl.sum().detach()), norm
+
+        def loss_of(logits, tokens, mask):
+            kl = (reverse_kl(logits, target) * mask).sum()
+            return self.distill_weight * kl / total_tokens, float(kl.detach())
+
+        return self._train_on(batch.plain, batch.weights, loss_of, last=last)
 
     def _gold_step(self, batch: GoldBatch, total_tokens: float, *, last: bool) -> tuple[float, float | None]:
         """One supervised micro-batch on gold targets. Returns the weighted NLL sum and, last, the gradient norm."""
-        no_sync = contextlib.nullcontext() if last or self.deepspeed else self.accelerator.no_sync(self.model)
-        with no_sync:
-            logp, mask = completion_logprobs(self.model, [r.prompt for r in batch.rows],
-                                             [r.completion for r in batch.rows], self.pad_id)
-            mask = mask * torch.tensor(batch.weights, dtype=mask.dtype, device=mask.device).unsqueeze(-1)
-            nll = -(logp * mask).sum()
-            loss = self.gold_weight * nll / total_tokens
-            self._check_finite(loss)
-            norm = self._backward(loss, last)
-        return float(nll.detach()), norm
+        def loss_of(logits, tokens, mask):
+            nll = -(token_logprobs(logits, tokens) * mask).sum()
+            return self.gold_weight * nll / total_tokens, float(nll.detach())
 
-    def _check_finite(self, loss: torch.Tensor) -> None:
-        # Decided together, so that no rank goes on to a collective that another has abandoned.
-        if self.sync.reduce([float(not torch.isfinite(loss))], "max")[0]:
-            raise NonFiniteLossError(f"non-finite loss ({float(loss.detach())}) in a micro-batch; nothing was "
-                                     "applied for this step and no checkpoint is written from it")
+        return self._train_on(batch.rows, batch.weights, loss_of, last=last)
 
     def _backward(self, loss: torch.Tensor, last: bool) -> float | None:
         if self.deepspeed:
