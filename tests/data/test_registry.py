@@ -83,3 +83,21 @@ def test_reset_rope_deltas_reaches_the_cache_inside_wrappers():
 def test_markdown_table_formats_floats_and_missing_values():
     assert markdown_table(["a", "b"], [[1.234, None], ["x", 3]]) == [
         "| a | b |", "| --- | --- |", "| 1.23 | – |", "| x | 3 |"]
+
+
+def test_an_inherited_one_process_rendezvous_is_dropped_and_a_launchers_is_kept(monkeypatch):
+    import os
+
+    from ffr_data.rendezvous import OWNER, drop_inherited_rendezvous
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.delenv(OWNER, raising=False)
+    drop_inherited_rendezvous()  # torchrun's (no owner): kept
+    assert os.environ["MASTER_PORT"] == "29500"
+    monkeypatch.setenv(OWNER, str(os.getpid()))
+    drop_inherited_rendezvous()  # this process's own: kept
+    assert os.environ["MASTER_PORT"] == "29500"
+    monkeypatch.setenv(OWNER, str(os.getpid() + 1))
+    drop_inherited_rendezvous()  # a parent's: its port is taken, so it goes
+    assert "MASTER_PORT" not in os.environ and "RANK" not in os.environ and OWNER not in os.environ

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ffr_data import rendezvous
 from ffr_data.errors import ConfigError
 
 NAMED = ("zero2", "zero3")
@@ -56,7 +57,8 @@ def _single_process_rendezvous() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                      **{rendezvous.OWNER: str(os.getpid())})
 
 
 def make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trackers: Sequence[str] = (),
@@ -64,7 +66,8 @@ def make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, track
     saved_env = {k: v for k, v in os.environ.items() if k.startswith("ACCELERATE_")}
     try:
         return _make_accelerator(deepspeed, micro_batch, clip, trackers, project_dir)
-    finally:  # DeepSpeedPlugin writes ACCELERATE_* variables that would leak into the next trainer in this process
+    finally:
+        # DeepSpeedPlugin writes ACCELERATE_* variables that would leak into the next trainer in this process
         for key in [k for k in os.environ if k.startswith("ACCELERATE_")]:
             del os.environ[key]
         os.environ.update(saved_env)
@@ -74,6 +77,7 @@ def _make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trac
                       project_dir: str | None):
     from accelerate import Accelerator, DeepSpeedPlugin, InitProcessGroupKwargs
 
+    rendezvous.drop_inherited_rendezvous()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     # Launched on several CPU processes, accelerate finds no device backend and would treat every rank as rank 0.
     handlers = [InitProcessGroupKwargs(backend="gloo")] if world > 1 and not torch.cuda.is_available() else []
