@@ -95,9 +95,12 @@ def test_an_inherited_one_process_rendezvous_is_dropped_and_a_launchers_is_kept(
     monkeypatch.delenv(OWNER, raising=False)
     drop_inherited_rendezvous()  # torchrun's (no owner): kept
     assert os.environ["MASTER_PORT"] == "29500"
-    monkeypatch.setenv(OWNER, str(os.getpid()))
+    monkeypatch.setenv(OWNER, f"{os.getpid()}:29500")
     drop_inherited_rendezvous()  # this process's own: kept
     assert os.environ["MASTER_PORT"] == "29500"
-    monkeypatch.setenv(OWNER, str(os.getpid() + 1))
-    drop_inherited_rendezvous()  # a parent's: its port is taken, so it goes
+    monkeypatch.setenv(OWNER, f"{os.getpid() + 1}:29400")
+    drop_inherited_rendezvous()  # a parent's marker, but a launcher has set its own port since: only the marker goes
+    assert os.environ["MASTER_PORT"] == "29500" and OWNER not in os.environ
+    monkeypatch.setenv(OWNER, f"{os.getpid() + 1}:29500")
+    drop_inherited_rendezvous()  # a parent's own rendezvous: its port is taken, so it goes
     assert "MASTER_PORT" not in os.environ and "RANK" not in os.environ and OWNER not in os.environ

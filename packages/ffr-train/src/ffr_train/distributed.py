@@ -57,8 +57,7 @@ def _single_process_rendezvous() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                      **{rendezvous.OWNER: str(os.getpid())})
+    os.environ.update(rendezvous.mark_own(port))
 
 
 def make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trackers: Sequence[str] = (),
