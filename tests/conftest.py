@@ -47,6 +47,21 @@ def video_path(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("videos") / "pattern.mp4", index_pattern_frames())
 
 
+def corrupt_frames(path: Path) -> Path:
+    """Keep an mp4v file's container (header, index) intact and zero its first frames' data (bytes 40-1539): it
+    opens and reports its frames, and decoding frame 0 fails."""
+    data = bytearray(path.read_bytes())
+    data[40:1540] = bytes(1500)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def corrupt_video_path(tmp_path_factory) -> Path:
+    """A 32-frame, 8 fps mp4v clip with its frame data destroyed (see corrupt_frames)."""
+    return corrupt_frames(write_video(tmp_path_factory.mktemp("corrupt") / "corrupt.mp4", index_pattern_frames()))
+
+
 @pytest.fixture(scope="session")
 def tiny_student_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen2.5-VL student (model + processor + tokenizer) saved with save_pretrained."""

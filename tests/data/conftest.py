@@ -67,13 +67,24 @@ def write_rows(path: Path, rows: list) -> Path:
     return path
 
 
+def require_backend(name: str) -> str:
+    """Skip the calling test, saying why, when the video backend ``name`` cannot be loaded here (TorchCodec needs
+    FFmpeg's shared libraries). Checked when a test runs, not at collection: loading TorchCodec takes seconds."""
+    from ffr_data.decoders import torchcodec_available
+
+    if name == "torchcodec" and not torchcodec_available():
+        pytest.skip("torchcodec cannot be loaded here: it needs FFmpeg's shared libraries (apt-get install ffmpeg) "
+                    "and torch's CUDA libraries")
+    return name
+
+
 @pytest.fixture(scope="session")
 def helpers():
     """The helper functions above, for test modules (a conftest cannot be imported by name from here)."""
     import types
 
     return types.SimpleNamespace(write_h264=write_h264, frame_index_of=frame_index_of, levels=sequential_levels,
-                                 row=row, write_rows=write_rows)
+                                 row=row, write_rows=write_rows, require_backend=require_backend)
 
 
 @pytest.fixture(scope="session")

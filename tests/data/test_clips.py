@@ -12,6 +12,26 @@ from ffr_data.sampling import FrameSamplingConfig
 from ffr_data.synth import student_sampling
 
 
+def textured_frames(n: int = 40, height: int = 90, width: int = 160) -> np.ndarray:
+    """Noise blocks drifting under moving bars: every pixel matters to the resize and the codec has motion to code."""
+    rng = np.random.default_rng(7)
+    blocks = rng.integers(0, 255, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    base = np.kron(blocks, np.ones((8, 8, 1), np.uint8))[:height, :width]
+    frames = np.empty((n, height, width, 3), np.uint8)
+    for i in range(n):
+        frames[i] = np.roll(base, i, axis=1) // 2
+        frames[i][:, ((np.arange(width) + 3 * i) // 12) % 2 == 0] += 100
+    return frames
+
+
+@pytest.fixture(scope="module", params=["mp4v", "h264"])
+def textured_video(request, tmp_path_factory, helpers):
+    folder = tmp_path_factory.mktemp("textured")
+    if request.param == "mp4v":
+        return write_video(folder / "textured_mp4v.mp4", textured_frames(), fps=10)
+    return helpers.write_h264(folder / "textured_h264.mp4", textured_frames(), fps=10, gop=12)
+
+
 @pytest.fixture(scope="module")
 def quadrant_video(tmp_path_factory):
     """112x112, 16 frames: the top-right quadrant is red, the rest dark; frame i carries brightness i*12 in the
@@ -30,6 +50,28 @@ def test_sample_frames_is_the_students_view(video_path, helpers):
     assert frames.timestamps == tuple(i / 8 for i in frames.indices)
     levels = helpers.levels(video_path)
     assert [helpers.frame_index_of(f, levels) for f in frames.array] == list(frames.indices)
+
+
+@pytest.mark.parametrize("settings", [{"decode_workers": 1}, {"decode_workers": 2}, {"decode_workers": 3},
+                                      {"backend": "torchcodec"}])
+def test_sampled_pixels_and_timestamps_are_the_raw_decoders_resized(textured_video, settings, monkeypatch, helpers):
+    """What sample_frames has always returned: decord's frames at the uniform indices, each shrunk with OpenCV's
+    area interpolation to the frame cap; the same whatever the backend or the number of parallel readers."""
+    import cv2
+    import decord
+
+    from ffr_data import video
+
+    monkeypatch.setattr(video, "MIN_PARALLEL_PIXELS", 0)  # split these small frames too
+    helpers.require_backend(settings.get("backend", "decord"))
+    cfg = FrameSamplingConfig(num_frames=10, max_pixels=112 * 56, min_pixels=28 * 28, **settings)
+    frames = sample_frames(str(textured_video), cfg)
+    assert frames.indices == (0, 4, 9, 13, 17, 22, 26, 30, 35, 39)
+    assert frames.timestamps == tuple(i / 10 for i in frames.indices)
+    raw = decord.VideoReader(str(textured_video), num_threads=1).get_batch(list(frames.indices)).asnumpy()
+    expected = np.stack([cv2.resize(f, (84, 56), interpolation=cv2.INTER_AREA) for f in raw])
+    assert frames.array.shape == expected.shape == (10, 56, 84, 3)
+    np.testing.assert_array_equal(frames.array, expected)
 
 
 def test_get_frame_and_segment_pick_the_right_frames(video_path, helpers):
@@ -81,10 +123,39 @@ def test_the_cache_decodes_a_sample_once_however_many_calls(video_path):
         tools.get_frame(first.timestamps[3])
         tools.zoom_region(first.timestamps[5], [0.1, 0.1, 0.4, 0.4])
     np.testing.assert_array_equal(first.array, again.array)
+    assert first.array is not again.array and again.array.flags.writeable  # each caller owns its frames
     assert (cache.stats.probes, cache.stats.decode_calls, cache.stats.frames_decoded) == (1, 1, 8)
     assert cache.stats.hits == 5 * (8 + 1 + 1)
     tools.get_segment(1.0, 1.5, 4)  # frames 8, 9, 11, 12: only 8, 11, 12 are new
     assert (cache.stats.decode_calls, cache.stats.frames_decoded) == (2, 11)
+
+
+def test_one_reader_per_video_shared_by_the_probe_and_the_reads(textured_video, monkeypatch):
+    """Opening a video once: the probe's reader decodes the batch too (and frame 0, decoded by the probe, is not
+    decoded again); only extra parallel readers open it again."""
+    import decord
+
+    opened = []
+    original = decord.VideoReader
+
+    def counting_reader(path, *args, **kwargs):
+        opened.append(path)
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(decord, "VideoReader", counting_reader)
+    from ffr_data import video
+
+    monkeypatch.setattr(video, "MIN_PARALLEL_PIXELS", 0)  # split these small frames too
+    cache = FrameCache()
+    cfg = FrameSamplingConfig(num_frames=10, decode_workers=1)
+    sample_frames(str(textured_video), cfg, cache)
+    tools = ClipTools(str(textured_video), cfg, cache)
+    tools.get_frame(1.05)  # a frame not sampled: the same open reader decodes it
+    tools.get_segment(0.2, 0.8, 4)
+    assert opened == [str(textured_video)]
+    cache.clear()
+    sample_frames(str(textured_video), FrameSamplingConfig(num_frames=10, decode_workers=2), cache)
+    assert len(opened) == 3  # the probe's reader takes the first run of frames, one more reader the second
 
 
 def test_the_cache_is_bounded_in_bytes(video_path):
@@ -98,3 +169,21 @@ def test_the_cache_is_bounded_in_bytes(video_path):
     assert cache.stats.decode_calls == 2  # evicted frames are decoded again, never served stale
     cache.clear()
     assert len(cache._frames) == 0
+
+
+def test_a_video_too_short_for_the_sampling_is_a_counted_skip(tmp_path, video_path):
+    """One frame where two are needed: a VideoError naming the file (so decode_samples skips it, as train and eval
+    do), and still a ValueError (what ffr data prepare counts as too_few_frames)."""
+    from conftest import index_pattern_frames
+    from ffr_data.decode_batch import decode_samples
+    from ffr_data.schema import Sample
+
+    short = write_video(tmp_path / "one_frame.mp4", index_pattern_frames(1))
+    with pytest.raises(VideoError, match=r"one_frame\.mp4: only 1 frame\(s\); at least 2 are needed") as info:
+        sample_frames(str(short), student_sampling())
+    assert isinstance(info.value, ValueError)
+    samples = [Sample(problem_id=name, problem="?", problem_type="free-form", solution="<answer>x</answer>",
+                      path=str(path)) for name, path in (("short", short), ("fine", video_path))]
+    batch = decode_samples(samples, student_sampling())
+    assert [s.problem_id for s in batch.samples] == ["fine"]
+    assert [(s.problem_id, "only 1 frame" in s.reason) for s in batch.skipped] == [("short", True)]

@@ -7,25 +7,15 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import index_pattern_frames, write_video
+from conftest import corrupt_frames, index_pattern_frames, write_video
 from ffr_data.errors import FFRError
 from ffr_data.prepare import PROBE_CACHE, PrepareConfig, prepare
 from ffr_data.sampling import FrameSamplingConfig
 
 CFG = PrepareConfig(sampling=FrameSamplingConfig(num_frames=8, max_pixels=56 * 56, min_pixels=28 * 28))
-
-
-def corrupt_frames_video(path: Path) -> Path:
-    """An mp4v clip whose container header is intact but whose frame data is zeroed (bytes 40-1540)."""
-    write_video(path, index_pattern_frames())
-    data = bytearray(path.read_bytes())
-    data[40:1540] = bytes(1500)
-    path.write_bytes(bytes(data))
-    return path
 
 
 def run(inputs, out, **kwargs):
@@ -61,7 +51,7 @@ def folder(tmp_path, helpers):
 # --- videos --------------------------------------------------------------------------------------------------------
 
 def test_a_video_with_garbage_frame_data_is_a_counted_corrupt_video(tmp_path, helpers):
-    corrupt_frames_video(tmp_path / "bad.mp4")
+    corrupt_frames(write_video(tmp_path / "bad.mp4", index_pattern_frames()))
     write_video(tmp_path / "good.mp4", index_pattern_frames())
     rows = helpers.write_rows(tmp_path / "rows.jsonl", [helpers.row(problem_id="bad", path="bad.mp4"),
                                                         helpers.row(problem_id="good", path="good.mp4")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -91,3 +92,34 @@ def test_resize_frames_shrinks_and_enlarges():
     assert resize_frames(frames, 112, 112) is frames
     flat = np.full((1, 112, 112, 3), 77, np.uint8)
     assert np.all(resize_frames(flat, 56, 56) == 77)
+
+
+def test_resize_frames_takes_a_sequence_of_frames_and_returns_a_new_array():
+    frames = np.random.default_rng(1).integers(0, 255, (4, 90, 160, 3), dtype=np.uint8)
+    as_list = resize_frames(list(frames), 56, 84)
+    np.testing.assert_array_equal(as_list, resize_frames(frames, 56, 84))
+    same_size = resize_frames(list(frames), 90, 160)
+    np.testing.assert_array_equal(same_size, frames)
+    assert same_size is not frames and same_size.flags.writeable
+
+
+@pytest.mark.parametrize("key", ["sampling.backend", "sampling.fallback_backend"])
+def test_an_unknown_backend_is_refused_when_the_config_loads(key):
+    from ffr_data.config import resolve
+    from ffr_data.errors import ConfigError
+    from ffr_data.prepare import PrepareConfig
+
+    with pytest.raises(ConfigError, match=rf"config key '{key}': 'pyav' is not one of "
+                                          r"\['decord', 'torchcodec', 'opencv'\]"):
+        resolve(PrepareConfig(), overrides=[f"{key}=pyav"])
+    assert getattr(resolve(PrepareConfig(), overrides=[f"{key}=torchcodec"]).sampling,
+                   key.split(".")[1]) == "torchcodec"
+
+
+def test_resizing_in_parallel_gives_the_same_frames():
+    frames = np.random.default_rng(2).integers(0, 255, (9, 270, 480, 3), dtype=np.uint8)
+    one = resize_frames(frames, 168, 280)
+    np.testing.assert_array_equal(resize_frames(frames, 168, 280, workers=2), one)
+    np.testing.assert_array_equal(resize_frames(list(frames), 168, 280, workers=3), one)
+    expected = np.stack([cv2.resize(f, (280, 168), interpolation=cv2.INTER_AREA) for f in frames])
+    np.testing.assert_array_equal(one, expected)

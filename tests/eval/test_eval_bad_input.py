@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import corrupt_frames
 from ffr_data.cli_root import build_app
 from ffr_data.errors import ConfigError, VideoError
 from ffr_data.video import decode_frames
@@ -110,36 +111,48 @@ def test_the_decode_path_skips_only_bad_videos(monkeypatch):
     """A VideoError (missing, corrupt, undecodable) becomes that sample's counted error row; any other exception
     is a bug or a bad setting and stops the run instead of turning every sample into an error."""
     generator = BatchGenerator.__new__(BatchGenerator)   # the decode step needs no model
-    from ffr_eval import generation
+    from ffr_data import decode_batch
 
     sample = type("S", (), {"problem_id": "q1", "path": "v.mp4"})()
-    monkeypatch.setattr(generation, "sample_frames", lambda *a: (_ for _ in ()).throw(VideoError("v.mp4", "bad")))
+    monkeypatch.setattr(decode_batch, "sample_frames", lambda *a: (_ for _ in ()).throw(VideoError("v.mp4", "bad")))
     monkeypatch.setattr(BatchGenerator, "_generate", lambda self, items, cfg: [])
-    generator.timing = generation.Timing()
+    generator.reset_timing()
     (row,) = generator.run([sample], None, None, None)
     assert (row["status"], row["error_kind"], row["error"]) == ("error", "video", "VideoError: v.mp4: bad")
-    monkeypatch.setattr(generation, "sample_frames", lambda *a: (_ for _ in ()).throw(RuntimeError("a bug")))
+    monkeypatch.setattr(decode_batch, "sample_frames", lambda *a: (_ for _ in ()).throw(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         generator.run([sample], None, None, None)
 
 
-def corrupt(path: Path) -> None:
-    """Keep the header readable, destroy the frames (an mp4v clip with bytes 40-1540 zeroed)."""
-    data = bytearray(path.read_bytes())
-    data[40:1540] = bytes(1500)
-    path.write_bytes(bytes(data))
+def test_a_video_too_short_for_the_sampling_is_that_samples_error_row(tmp_path, video_path):
+    """Real videos through the shared decode path: one frame where two are needed is an error row of kind `video`
+    naming the file; its neighbour goes on to generation."""
+    from conftest import index_pattern_frames, write_video
+    from ffr_data.clips import FrameCache
+    from ffr_data.schema import Sample
+    from ffr_data.synth import student_sampling
+
+    short = write_video(tmp_path / "one_frame.mp4", index_pattern_frames(1))
+    samples = [Sample(problem_id=name, problem="?", problem_type="free-form", solution="<answer>x</answer>",
+                      path=str(path)) for name, path in (("short", short), ("fine", video_path))]
+    generator = BatchGenerator.__new__(BatchGenerator)   # the decode step needs no model
+    generator.reset_timing()
+    generated = []
+    generator._generate = lambda items, cfg: generated.extend(items) or [
+        {"problem_id": s.problem_id, "status": "ok", "output": "x"} for s, _ in items]
+    rows = generator.run(samples, student_sampling(), None, FrameCache())
+    assert rows[0]["status"] == "error" and rows[0]["error_kind"] == "video"
+    assert rows[0]["error"].startswith("TooFewFramesError: ") and "one_frame.mp4: only 1 frame(s)" in rows[0]["error"]
+    assert rows[1] == {"problem_id": "fine", "status": "ok", "output": "x", "num_frames": 8}
+    assert [s.problem_id for s, _ in generated] == ["fine"] and generator.timing()["samples"] == 2
 
 
 def test_ffr_eval_counts_a_corrupt_video_and_scores_the_rest(tiny_student_dir, synth_root, tmp_path):
     root = tmp_path / "synth"
     shutil.copytree(synth_root, root)
-    corrupt(root / "videos/test-1.mp4")
-    try:
+    corrupt_frames(root / "videos/test-1.mp4")
+    with pytest.raises(VideoError):  # the decoding layer types it (no raw decoder error escapes)
         decode_frames(root / "videos/test-1.mp4", indices=[0, 4])
-    except VideoError:
-        pass
-    except Exception as exc:
-        pytest.xfail(f"ffr_data.video lets a raw {type(exc).__name__} out for a corrupt file (its own issue)")
     out = tmp_path / "run"
     result = ffr("--model", tiny_student_dir, "--benchmarks", "Synth", "--data", root / "test.jsonl", "--out", out,
                  "decoding.max_new_tokens=4", "progress=false", "chart=false")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ffr_data.registry import RegistryError
 from ffr_data.schema import parse_sample
 from ffr_eval.extraction import answer_tag, extract_letter, lenient_text, shared_mcq_letter, strip_reasoning
 
@@ -114,5 +115,5 @@ def test_mmvu_rule_is_very_lenient():
 
 
 def test_unknown_rule_is_an_error():
-    with pytest.raises(ValueError, match="unknown answer-extraction rule"):
+    with pytest.raises(RegistryError, match=r"unknown answer-extraction rule 'nope' \(known: longvideobench, mmmu"):
         extract_letter("A", mc(), "nope")

@@ -186,3 +186,16 @@ def test_checkpoint_generation_config_cannot_change_greedy_answers(tiny_student_
     run_eval(config(changed, synth_root, tmp_path / "changed", limit=2))
     assert outputs(tmp_path / "changed") == outputs(tmp_path / "plain")
     assert plain["settings"]["decoding"]["repetition_penalty"] == 1.0
+
+
+def test_the_patch_multiple_comes_from_the_model_unless_switched_off():
+    """The same `ffr_data.models.fit_sampling` as training: a Qwen3-VL vision config (patch 16 x merge 2) gives 32."""
+    from types import SimpleNamespace
+
+    from ffr_eval.benchmarks import get_benchmark
+
+    qwen3 = SimpleNamespace(config=SimpleNamespace(model_type="qwen3_vl", vision_config=SimpleNamespace(
+        patch_size=16, spatial_merge_size=2)))
+    synth = get_benchmark("synth")
+    assert plan_for(synth, [], EvalConfig(), qwen3).sampling.patch_multiple == 32
+    assert plan_for(synth, [], EvalConfig(match_patch_multiple=False), qwen3).sampling.patch_multiple == 28

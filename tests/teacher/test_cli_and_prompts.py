@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def data_file(tmp_path, sample, video_path):
+    shutil.copy(video_path, tmp_path / "clip.mp4")
     row = sample.to_json()
-    row["path"] = os.path.relpath(video_path, tmp_path)  # relative to the data file, as prepared data is
+    row["path"] = "clip.mp4"  # relative to the data file, as prepared data is
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps(row) + "\n" + json.dumps({"problem_id": "broken"}) + "\n")
     return path
@@ -49,6 +51,42 @@ def test_repair_command_with_the_openai_backend_shows_tool_calls(data_file, scri
     assert result.exit_code == 0, result.output
     assert "teacher tool calls" in result.output and "get_frame" in result.output
     assert "outside the video" in result.output and "tool_calls=2" in result.output
+
+
+def test_repair_command_applies_the_video_root_rule(tmp_path, sample, video_path):
+    """A relative path that climbs out of the video root is refused, as ``ffr data prepare`` refuses it."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(video_path, tmp_path / "clip.mp4")
+    data = tmp_path / "data" / "rows.jsonl"
+    rows = [{**sample.to_json(), "problem_id": "escape", "path": "../clip.mp4"},
+            {**sample.to_json(), "problem_id": "inside", "path": "clip.mp4"}]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    common = ("--data", str(data), "--response", "A", "--backend", "annotation", "sampling.num_frames=8",
+              "sampling.max_pixels=3136")
+    result = run("repair", "--id", "escape", *common)
+    assert isinstance(result.exception, FFRError), result.output
+    message = str(result.exception)
+    assert "rows.jsonl" in message and "'path'" in message and "outside the video root" in message
+    assert "\n" not in message
+    allowed = run("repair", "--id", "inside", "--video-root", str(tmp_path), *common)
+    assert allowed.exit_code == 0, allowed.output  # the same file, named inside the root
+    escaped = run("repair", "--id", "escape", "--video-root", str(tmp_path / "data"), *common)
+    assert isinstance(escaped.exception, FFRError) and "outside the video root" in str(escaped.exception)
+
+
+def test_repair_command_refuses_symlinks_and_absolute_paths_out_of_an_explicit_root(tmp_path, sample, video_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "link.mp4").symlink_to(video_path)  # inside the root by name, outside once resolved
+    data = tmp_path / "rows.jsonl"
+    rows = [{**sample.to_json(), "problem_id": "link", "path": "link.mp4"},
+            {**sample.to_json(), "problem_id": "absolute", "path": str(video_path)}]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    common = ("--data", str(data), "--response", "A", "--backend", "annotation", "--video-root", str(root))
+    for problem_id in ("link", "absolute"):
+        result = run("repair", "--id", problem_id, *common)
+        assert isinstance(result.exception, FFRError), result.output
+        assert "outside the video root" in str(result.exception)
 
 
 def test_repair_command_errors_are_one_line(data_file):

@@ -30,6 +30,33 @@ def test_timeout_against_a_server_that_sleeps(scripted, openai_config, sample, f
     assert len(scripted.requests) == 2 and metrics["retries"] == 1 and metrics["failures/timeout"] == 1
 
 
+def test_the_timeout_is_sized_from_max_tokens_unless_given():
+    assert TeacherConfig(max_tokens=2000).request_timeout_s == 30.0 + 2000 / 10.0
+    assert TeacherConfig(max_tokens=500, timeout_base_s=5.0, timeout_tokens_per_s=50.0).request_timeout_s == 15.0
+    assert TeacherConfig(max_tokens=2000, timeout_s=7.0).request_timeout_s == 7.0  # an explicit timeout wins
+    with pytest.raises(ConfigError, match="timeout_tokens_per_s"):
+        TeacherConfig(timeout_tokens_per_s=0)
+
+
+@pytest.mark.parametrize(("max_tokens", "reason"), [(10, "timeout"), (200, None)])
+def test_the_sized_timeout_is_what_the_client_waits(scripted, openai_config, sample, frames, helpers, max_tokens,
+                                                    reason):
+    """A server that takes 0.8 s: too slow for 10 tokens (0.2 + 10/100 s), in time for 200 (0.2 + 200/100 s)."""
+    scripted.queue(helpers.Step(body=helpers.completion(helpers.patch_reply()), delay_s=0.8))
+    cfg = openai_config(timeout_s=None, timeout_base_s=0.2, timeout_tokens_per_s=100.0, max_tokens=max_tokens,
+                        max_retries=0)
+    assert repair(cfg, sample, frames)[0].reason == reason
+
+
+@pytest.mark.parametrize("body", [{"choices": "nothing"}, {"choices": [{"message": 5}]}, ["a", "list"],
+                                  {"choices": [{"message": {"content": {"text": "x"}}, "finish_reason": "stop"}]}])
+def test_a_200_that_is_not_a_completion_is_no_json_not_a_backend_error(scripted, openai_config, sample, frames,
+                                                                        helpers, body):
+    scripted.queue(helpers.Step(200, body))
+    result, metrics = repair(openai_config(max_retries=0), sample, frames)
+    assert result.reason == "no_json" and metrics["failures/backend_error"] == 0
+
+
 def test_connection_refused(openai_config, sample, frames):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -203,3 +203,58 @@ def test_the_serve_command(tiny_student_dir):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_concurrent_requests_are_generated_in_batches_with_the_same_replies(tiny_student_dir):
+    """While the model is busy, arriving requests queue; the next batch takes every one with the same temperature,
+    each stopping at its own max_tokens, and the replies equal those of one request at a time."""
+    import threading
+
+    from ffr_teacher.backends.hf_chat import HFChat
+    from ffr_teacher.serve_engine import BatchingEngine
+
+    chat = HFChat(str(tiny_student_dir))
+    rng = np.random.default_rng(1)
+    requests = [dict(model="m", temperature=0, max_tokens=tokens, messages=image_message(
+        f"Question {i}: where is the flash?", rng.integers(0, 255, (56, 28 * (1 + i % 3), 3), dtype=np.uint8)))
+        for i, tokens in enumerate([4, 3, 12, 7, 20])]
+    requests.append(dict(model="m", temperature=0.5, max_tokens=5, messages=[{"role": "user", "content": "hi"}]))
+
+    def serve(max_batch: int, hold: bool) -> tuple[list, list[int]]:
+        engine = BatchingEngine(chat, max_batch=max_batch)
+        server = TeacherServer(engine, ServeConfig(port=0), "tiny").start()
+        client = openai.OpenAI(base_url=server.base_url, api_key="EMPTY", max_retries=0, timeout=60)
+        replies: list = [None] * len(requests)
+
+        def ask(i: int) -> None:
+            replies[i] = client.chat.completions.create(**requests[i])
+
+        try:
+            if not hold:
+                for i in range(len(requests)):
+                    ask(i)
+                return replies, engine.batches
+            with chat._lock:  # the model is busy: the first request waits in generate, the rest queue up
+                first = threading.Thread(target=ask, args=(0,))
+                first.start()
+                while not engine.batches and not engine._queue:
+                    time.sleep(0.01)
+                others = [threading.Thread(target=ask, args=(i,)) for i in range(1, len(requests))]
+                for thread in others:
+                    thread.start()
+                while len(engine._queue) < len(others):
+                    time.sleep(0.01)
+            for thread in [first, *others]:
+                thread.join(timeout=60)
+            return replies, engine.batches
+        finally:
+            server.stop()
+
+    alone, alone_batches = serve(max_batch=1, hold=False)
+    batched, batches = serve(max_batch=8, hold=True)
+    assert alone_batches == [1] * 6 and batches == [1, 4, 1]  # the t=0.5 request is batched on its own
+    for one, many in zip(alone[:5], batched[:5], strict=True):
+        assert many.choices[0].message.content == one.choices[0].message.content
+        assert many.usage.completion_tokens == one.usage.completion_tokens
+        assert many.usage.prompt_tokens == one.usage.prompt_tokens
+    assert [r.usage.completion_tokens <= t for r, t in zip(batched[:5], [4, 3, 12, 7, 20], strict=True)] == [True] * 5

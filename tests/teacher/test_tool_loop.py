@@ -71,7 +71,7 @@ def test_the_first_request_shows_frames_question_options_truth_and_response(scri
         assert needle in text, needle
     urls = [p["image_url"]["url"] for m in request["messages"] if isinstance(m["content"], list)
             for p in m["content"] if p["type"] == "image_url"]
-    assert all(u.startswith("data:image/png;base64,") for u in urls)
+    assert all(u.startswith("data:image/jpeg;base64,") for u in urls)  # JPEG by default
     assert request["temperature"] == 0.1 and request["max_tokens"] == 2000 and request["model"] == "scripted"
     assert scripted.headers[0]["authorization"] == f"Bearer {helpers.secret}"
 
@@ -147,3 +147,16 @@ def test_tools_disabled_is_a_single_call(scripted, openai_config, sample, frames
     with build_teacher(openai_config(tools_enabled=False)) as teacher:
         assert teacher.repair(sample, frames, "A").patch is not None
     assert "tools" not in scripted.requests[0] and "## Tools" not in texts_in(scripted.requests[0])
+
+
+def test_thinking_moved_out_by_a_server_reasoning_parser_is_the_analysis(scripted, openai_config, sample, frames,
+                                                                        helpers):
+    """vLLM's --reasoning-parser (the GLM-4.5V recipe) returns the thinking in reasoning_content, the patch in
+    content."""
+    patch_only = helpers.patch_reply().split("</think>", 1)[1]
+    reply = helpers.completion(patch_only)
+    reply["choices"][0]["message"]["reasoning_content"] = "The student looked at 3 s; the flash is at 1.7 s."
+    scripted.queue(reply)
+    with build_teacher(openai_config()) as teacher:
+        result = teacher.repair(sample, frames, "<answer>A</answer>")
+    assert result.patch is not None and result.analysis == "The student looked at 3 s; the flash is at 1.7 s."

@@ -90,3 +90,19 @@ def test_kl_term_is_added_with_beta():
     with pytest.raises(ValueError, match="reference"):
         policy_loss(logp, logp, torch.tensor([0.0]), mask, ref_logp=None, beta=0.04, eps_low=0.2, eps_high=None,
                     aggregation="token-mean", total_tokens=2, total_sequences=1)
+
+
+def test_group_advantages_by_group_id_equal_the_contiguous_form_and_allow_unequal_groups():
+    rewards = torch.tensor([2.0, 0.0, 1.0, 1.0, 1.7, 0.7, 0.7, 0.7])
+    by_size = ADVANTAGES.get("group")(rewards, 4, 1e-4)
+    ids = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    assert torch.allclose(ADVANTAGES.get("group")(rewards, ids, 1e-4), by_size)
+    # shuffled order, any id values: the same advantage per reward
+    perm = torch.tensor([5, 0, 7, 2, 1, 6, 3, 4])
+    shuffled = ADVANTAGES.get("group")(rewards[perm], (ids * 7 + 3)[perm], 1e-4)
+    assert torch.allclose(shuffled, by_size[perm])
+    # a group of 3 (two first passes + one appended member) next to a group of 2
+    uneven = ADVANTAGES.get("group")(torch.tensor([0.0, 0.0, 1.7, 2.0, 0.0]), torch.tensor([0, 0, 0, 1, 1]), 0.0)
+    m, s = 1.7 / 3, math.sqrt(((0 - 1.7 / 3) ** 2 * 2 + (1.7 - 1.7 / 3) ** 2) / 2)
+    assert uneven.tolist() == pytest.approx([-m / s, -m / s, (1.7 - m) / s, 1 / math.sqrt(2), -1 / math.sqrt(2)])
+    assert ADVANTAGES.get("none")(torch.tensor([1.0, 3.0, 5.0]), torch.tensor([4, 4, 9]), 0.0).tolist() == [-1, 1, 0]

@@ -7,11 +7,11 @@ import torch
 
 from ffr_data.clips import FrameCache
 from ffr_data.models import load_vlm
+from ffr_data.timing import PhaseTimer
 from ffr_teacher import TeacherConfig, build_teacher
 from ffr_train.data import load_split
 from ffr_train.engine import HFGenerationEngine
 from ffr_train.step import StepContext, collect_step
-from ffr_train.timing import PhaseTimer
 from train_support import tiny_train_config
 
 

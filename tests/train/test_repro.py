@@ -50,3 +50,19 @@ def test_repro_quick_tiny_budget(tmp_path):
     timings = json.loads((out / "timings.json").read_text())
     assert len(timings) == 2 and timings[1]["train"] < timings[0]["train"]
     assert json.loads((out / "results.json").read_text())["variants"] == results["variants"]
+
+
+def test_repro_without_ffr_eval_installed_is_a_one_line_error(monkeypatch):
+    """ffr-train does not depend on ffr-eval; `ffr repro` reaches it through the `ffr eval` command, so a missing one
+    is named before any work starts."""
+    from importlib.metadata import EntryPoint
+
+    from ffr_data.errors import FFRError
+    from ffr_train import repro
+
+    train_only = [EntryPoint("train", "ffr_train.cli:train_command", "ffr.commands")]
+    monkeypatch.setattr(repro, "entry_points", lambda group: train_only)
+    with pytest.raises(FFRError, match=r"`ffr eval`, which is not installed \(pip install ffr-eval\)"):
+        repro.Experiment(repro.ReproConfig())
+    monkeypatch.undo()
+    assert repro.Experiment(repro.ReproConfig()).cfg.steps == 60

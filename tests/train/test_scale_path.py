@@ -47,3 +47,24 @@ def test_ffr_command_does_not_force_cpu_or_offline_settings():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_rank_seeds_differ_per_rank_and_rank_zero_keeps_the_run_seed():
+    from ffr_train.distributed import rank_seed
+
+    assert rank_seed(7, 0) == 7
+    seeds = {rank_seed(s, r) for s in range(4) for r in range(8)}
+    assert len(seeds) == 32  # no two (seed, rank) pairs share a sampling seed
+
+
+def test_attention_implementation_is_passed_to_the_model_and_a_missing_kernel_is_one_line(flash_student):
+    import pytest
+
+    from ffr_data.errors import FFRError
+    from ffr_train.config import StudentConfig
+    from ffr_train.policy import load_student
+
+    model, _ = load_student(StudentConfig(path=str(flash_student), attn_implementation="eager"))
+    assert model.config._attn_implementation == "eager"
+    with pytest.raises(FFRError, match=r"cannot load the model \(.*[Ff]lash"):
+        load_student(StudentConfig(path=str(flash_student), attn_implementation="flash_attention_2"))

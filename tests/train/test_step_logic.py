@@ -4,8 +4,9 @@ import pytest
 
 from ffr_train.config import OptimConfig
 from ffr_train.data import data_order
+from ffr_train.micro_batching import pack_micro_batches
 from ffr_train.step import select_for_repair
-from ffr_train.update import learning_rate, pack_micro_batches
+from ffr_train.update import learning_rate
 
 
 def test_select_for_repair_every_failed_rollout_or_only_all_failed_groups():

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from ffr_data.errors import FFRError
+from ffr_data.rendezvous import drop_inherited_rendezvous
 from ffr_data.versions import FFR_PACKAGES, package_versions
 
 err_console = Console(stderr=True)
@@ -59,6 +60,7 @@ def main() -> None:
     # Hub access and DeepSpeed's accelerator are the user's (and CI's) to set, never forced here: a forced CPU
     # accelerator would silently run a GPU node on its CPUs, a forced offline hub would refuse a model id.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    drop_inherited_rendezvous()
     try:
         build_app()(standalone_mode=True)
     except FFRError as exc:  # bad input: one line, no traceback

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ffr_data.decoders import Reader
 from ffr_data.errors import VideoError
 from ffr_data.sampling import FrameSamplingConfig, resize_frames, sample_indices, smart_resize, target_size
-from ffr_data.video import Frames, VideoInfo, decode_frames, probe_video
+from ffr_data.video import Frames, VideoInfo, open_video, read_frames, video_info
 
 
 @dataclass
@@ -29,12 +30,16 @@ class CacheStats:
 
 
 class FrameCache:
-    """Thread-safe LRU of decoded full-resolution frames, keyed by (path, frame index), bounded in bytes."""
+    """Thread-safe LRU of decoded full-resolution frames, keyed by (path, frame index), bounded in bytes.
 
-    def __init__(self, max_bytes: int = 512 * 2**20):
+    It also keeps the last few videos open, so that a probe and the reads that follow share one reader."""
+
+    def __init__(self, max_bytes: int = 512 * 2**20, max_open: int = 4):
         self.max_bytes = max_bytes
+        self.max_open = max_open
         self._frames: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._infos: dict[str, VideoInfo] = {}
+        self._readers: OrderedDict[str, Reader] = OrderedDict()
         self._bytes = 0
         self._lock = threading.RLock()
         self.stats = CacheStats()
@@ -43,10 +48,27 @@ class FrameCache:
         with self._lock:
             if path not in self._infos:
                 self.stats.probes += 1
-                self._infos[path] = probe_video(path, backend, fallback)
+                reader = open_video(path, backend, fallback)
+                self._infos[path] = video_info(reader)
+                self._keep_open(reader)
             return self._infos[path]
 
-    def read(self, info: VideoInfo, indices: Sequence[int]) -> np.ndarray:
+    def _keep_open(self, reader: Reader) -> None:
+        self._readers[reader.path] = reader
+        self._readers.move_to_end(reader.path)
+        while len(self._readers) > self.max_open:
+            self._readers.popitem(last=False)[1].close()
+
+    def _reader(self, info: VideoInfo) -> Reader:
+        reader = self._readers.get(info.path)
+        if reader is None or reader.name != info.backend:
+            reader = open_video(info.path, info.backend, None)
+        self._keep_open(reader)
+        return reader
+
+    def frames(self, info: VideoInfo, indices: Sequence[int], workers: int = 1) -> list[np.ndarray]:
+        """Full-resolution frames at ``indices``, decoding (in one batch) only those not cached. The arrays are the
+        cache's own: read-only."""
         with self._lock:
             indices = list(indices)
             # Frames are collected before anything new is stored: storing can evict, even frames of this request.
@@ -61,11 +83,16 @@ class FrameCache:
             if missing:
                 self.stats.decode_calls += 1
                 self.stats.frames_decoded += len(missing)
-                decoded = decode_frames(info.path, indices=missing, info=info)
-                for index, frame in zip(missing, decoded.array, strict=True):
+                decoded = read_frames(self._reader(info), missing, workers)
+                decoded.flags.writeable = False
+                for index, frame in zip(missing, decoded, strict=True):
                     found[index] = frame
                     self._put((info.path, index), frame)
-            return np.stack([found[i] for i in indices])
+            return [found[i] for i in indices]
+
+    def read(self, info: VideoInfo, indices: Sequence[int], workers: int = 1) -> np.ndarray:
+        """Full-resolution frames at ``indices`` as one new (T, H, W, 3) array."""
+        return np.stack(self.frames(info, indices, workers))
 
     def _put(self, key: tuple[str, int], frame: np.ndarray) -> None:
         self._frames[key] = frame
@@ -78,6 +105,9 @@ class FrameCache:
         with self._lock:
             self._frames.clear()
             self._infos.clear()
+            for reader in self._readers.values():
+                reader.close()
+            self._readers.clear()
             self._bytes = 0
 
 
@@ -86,9 +116,10 @@ def sample_frames(path: str, cfg: FrameSamplingConfig, cache: FrameCache | None 
     cache = cache or FrameCache()
     info = cache.info(str(path), cfg.backend, cfg.fallback_backend)
     indices = sample_indices(info, cfg)
-    raw = cache.read(info, indices)
+    raw = cache.frames(info, indices, cfg.decode_workers)
     height, width = target_size(info.height, info.width, cfg, len(indices))
-    return Frames(resize_frames(raw, height, width), tuple(indices), tuple(i / info.fps for i in indices), info)
+    return Frames(resize_frames(raw, height, width, cfg.decode_workers), tuple(indices),
+                  tuple(i / info.fps for i in indices), info)
 
 
 class ClipTools:
@@ -113,7 +144,7 @@ class ClipTools:
         """The frame shown at ``t`` seconds, resized to the sampling config's per-frame cap (or ``max_pixels``)."""
         index = self._index(t)
         info = self.info
-        raw = self.cache.read(info, [index])
+        raw = self.cache.frames(info, [index])
         cap = max_pixels or self.cfg.max_pixels
         h, w = smart_resize(info.height, info.width, self.cfg.patch_multiple, self.cfg.min_pixels, cap)
         return Frames(resize_frames(raw, h, w), (index,), (index / info.fps,), info)
@@ -126,7 +157,7 @@ class ClipTools:
         n = max(2, n + (n % 2))
         indices = [int(round(x)) for x in np.linspace(first, last, n)]
         info = self.info
-        raw = self.cache.read(info, indices)
+        raw = self.cache.frames(info, indices, self.cfg.decode_workers)
         h, w = target_size(info.height, info.width, self.cfg, n)
         return Frames(resize_frames(raw, h, w), tuple(indices), tuple(i / info.fps for i in indices), info)
 
@@ -139,7 +170,7 @@ class ClipTools:
             raise VideoError(self.path, f"box {list(box)} is not a normalised box with x1<x2 and y1<y2 in [0, 1]")
         index = self._index(t)
         info = self.info
-        frame = self.cache.read(info, [index])[0]
+        frame = self.cache.frames(info, [index])[0]
         height, width = frame.shape[:2]
         px1, py1 = int(np.floor(x1 * width)), int(np.floor(y1 * height))
         px2, py2 = max(px1 + 1, int(np.ceil(x2 * width))), max(py1 + 1, int(np.ceil(y2 * height)))

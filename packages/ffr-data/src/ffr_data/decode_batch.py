@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Skipped:
     problem_id: str
-    reason: str
+    reason: str  # the error's message, which names the video
+    error_type: str  # the VideoError subclass raised (``VideoError``, ``TooFewFramesError``, ...)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def decode_samples(samples: Sequence[Sample], sampling: FrameSamplingConfig,
         try:
             frames.append(sample_frames(sample.path, sampling, cache))
         except VideoError as exc:
-            skipped.append(Skipped(sample.problem_id, str(exc)))
+            skipped.append(Skipped(sample.problem_id, str(exc), type(exc).__name__))
             log.warning("skipping %s: %s", sample.problem_id, exc)
             continue
         kept.append(sample)

@@ -28,3 +28,7 @@ class VideoError(FFRError):
     def __init__(self, path: str, reason: str):
         self.path, self.reason = str(path), reason
         super().__init__(f"{path}: {reason}")
+
+
+class TooFewFramesError(VideoError, ValueError):
+    """A video with fewer frames than the sampling needs. Also a ValueError, which it was before it was a VideoError."""

@@ -31,6 +31,15 @@ def load_vlm(path: str | Path, dtype: Any = None, attn_implementation: str | Non
     return model, processor
 
 
+def reset_rope_deltas(model: Any) -> None:
+    """Qwen-VL models cache ``rope_deltas`` from the previous call; a stale value corrupts the positions of the next
+    batch, so every new batch (generation or forward) starts from none. Accepts wrapped models (DDP, DeepSpeed,
+    peft): every submodule that holds the cache is reset."""
+    for module in model.modules():
+        if hasattr(module, "rope_deltas"):
+            module.rope_deltas = None
+
+
 def model_type(model_or_config: Any) -> str:
     config = getattr(model_or_config, "config", model_or_config)
     return str(getattr(config, "model_type", "unknown"))

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ffr_data.errors import FFRError
+from ffr_data.registry import Registry
 
-TAXONOMIES: dict[str, tuple[str, ...]] = {
+TAXONOMIES: Registry[tuple[str, ...]] = Registry("error taxonomy", {
     "paper3": ("temporal", "spatial", "misconception"),
     "paper6": ("temporal", "spatial", "attribute", "counting", "dynamics", "logic"),
-}
+})
 
 
 class PatchError(FFRError):

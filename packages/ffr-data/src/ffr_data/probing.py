@@ -7,12 +7,12 @@ import json
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ffr_data.errors import VideoError
+from ffr_data.progress import progress_bar
 from ffr_data.sampling import FrameSamplingConfig, sample_indices
 from ffr_data.schema import write_text_atomic
 from ffr_data.video import VideoInfo, decode_frames, probe_video
@@ -154,16 +154,9 @@ def probe_all(paths: list[Path], sampling: FrameSamplingConfig, workers: int, ca
             todo.append(path)
         else:
             results[path] = cached
-    bar_context = nullcontext(None)
-    if progress and todo:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar_context = Progress(TextColumn("probing videos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with bar_context as bar, ThreadPoolExecutor(workers) as pool:
-        task = bar.add_task("probe", total=len(todo)) if bar is not None else None
+    with progress_bar(progress and bool(todo), "probing videos", len(todo)) as bar, ThreadPoolExecutor(workers) as pool:
         for path, result in zip(todo, pool.map(lambda p: probe_one(p, sampling), todo), strict=True):
             results[path] = result
             cache.put(path, result)
-            if bar is not None:
-                bar.advance(task)
+            bar.advance()
     return results, len(todo)

@@ -16,6 +16,7 @@ from ffr_data.clips import ClipTools
 from ffr_data.config import field as cfg_field
 from ffr_data.config import non_negative, one_of, positive
 from ffr_data.patch import EvidencePatch
+from ffr_data.registry import Registry
 from ffr_data.schema import Sample
 from ffr_data.video import Frames
 
@@ -46,7 +47,7 @@ _VIDEO_R1_FORMATS = {
     "regression": "Please provide the numerical value (e.g., 42 or 3.14) within the <answer> </answer> tags.",
 }
 
-TEMPLATES: dict[str, PromptTemplate] = {
+TEMPLATES: Registry[PromptTemplate] = Registry("prompt template", {
     # Video-R1's question template (what Video-R1 and the FFR release train and evaluate with).
     "video-r1": PromptTemplate(
         body=_VIDEO_R1_BODY,
@@ -67,7 +68,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
         patch_header="Evidence patch:",
         patch_footer="Reconsider with this evidence.",
     ),
-}
+})
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,7 @@ class PromptConfig:
 
 
 def template(name: str) -> PromptTemplate:
-    try:
-        return TEMPLATES[name]
-    except KeyError:
-        raise ValueError(f"unknown prompt template {name!r} (known: {', '.join(TEMPLATES)})") from None
+    return TEMPLATES.get(name)
 
 
 def format_question(sample: Sample) -> str:

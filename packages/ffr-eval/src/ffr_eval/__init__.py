@@ -1,7 +1,8 @@
 """ffr-eval: benchmark registry and loaders, answer extraction, official metrics, resumable runner and reports.
 
-``evaluate(model_or_dir, processor, samples, cfg)`` evaluates in-process (the trainer's validation);
-``ffr eval`` runs benchmarks from the command line.
+``evaluate(model_or_dir, processor, samples, cfg)`` evaluates in-process (a loaded model or a model directory);
+``ffr eval`` runs benchmarks from the command line. The trainer validates with its own generation engine
+(``ffr_train.validation``) and does not depend on this package.
 """
 
 from importlib.metadata import version as _version

@@ -1,4 +1,4 @@
-"""Official aggregations, by name. Every number is a percentage (docs/benchmarks.md §12.7: normalise scales).
+"""Official aggregations, by name. Every number is a percentage, whatever scale a reference reports in.
 
 Item values are in [0, 1] (0/1 accuracy, MRA, 1 - WER, ROUGE). Keys of the returned metrics:
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ffr_data.registry import Registry
 from ffr_eval.item_scoring import ItemScore
 
 
@@ -40,14 +41,8 @@ class AggregationSpec:
 
 
 Aggregator = Callable[[Sequence[ScoredItem], str, AggregationSpec], dict[str, float]]
-SPECIAL: dict[str, Aggregator] = {}
-
-
-def special(name: str) -> Callable[[Aggregator], Aggregator]:
-    def register(fn: Aggregator) -> Aggregator:
-        SPECIAL[name] = fn
-        return fn
-    return register
+SPECIAL: Registry[Aggregator] = Registry("special aggregation")
+special = SPECIAL.register
 
 
 def percent(values: Sequence[float]) -> float:
@@ -75,7 +70,7 @@ def aggregate(items: Sequence[ScoredItem], protocol: str, spec: AggregationSpec)
         if per_group:
             metrics[f"mean_of_{key}"] = sum(per_group) / len(per_group)
     if spec.special:
-        metrics.update(SPECIAL[spec.special](items, protocol, spec))
+        metrics.update(SPECIAL.get(spec.special)(items, protocol, spec))
     return metrics
 
 

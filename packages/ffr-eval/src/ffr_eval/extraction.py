@@ -3,7 +3,7 @@
 Strict: the first ``<answer>…</answer>`` block, trimmed; no block means unparseable. This is what Video-R1 and the
 FFR release score (they fall back to the whole output, which then only matches by accident).
 
-Lenient: lmms-eval's reasoning-tag removal (docs/benchmarks.md §0.2), then the content of an ``<answer>`` block when
+Lenient: lmms-eval's reasoning-tag removal, then the content of an ``<answer>`` block when
 there is one (a documented deviation from lmms-eval, which never strips ``<answer>``: it keeps reasoning and
 non-reasoning models comparable), then the benchmark's own option-letter rule, registered below by name. Rules that
 fall back to a random option in lmms-eval (Video-Holmes, LongVideoBench) return None here, so runs are reproducible
@@ -15,20 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from ffr_data.registry import Registry
 from ffr_data.schema import Sample
 from ffr_eval.lmms_rules import strip_reasoning_tags
 
 _ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
 
 LetterRule = Callable[[str, Sample], "str | None"]
-LETTER_RULES: dict[str, LetterRule] = {}
-
-
-def letter_rule(name: str) -> Callable[[LetterRule], LetterRule]:
-    def register(fn: LetterRule) -> LetterRule:
-        LETTER_RULES[name] = fn
-        return fn
-    return register
+LETTER_RULES: Registry[LetterRule] = Registry("answer-extraction rule")
+letter_rule = LETTER_RULES.register
 
 
 def answer_tag(text: str) -> str | None:
@@ -55,14 +50,10 @@ def lenient_text(output: str) -> str:
 
 def extract_letter(output: str, sample: Sample, rule: str) -> str | None:
     """The option letter the lenient reading finds in a raw model output, by the named benchmark rule."""
-    try:
-        fn = LETTER_RULES[rule]
-    except KeyError:
-        raise ValueError(f"unknown answer-extraction rule {rule!r} (known: {', '.join(LETTER_RULES)})") from None
-    return fn(lenient_text(output), sample)
+    return LETTER_RULES.get(rule)(lenient_text(output), sample)
 
 
-# --- lmms-eval's shared MCQ extractor (_task_utils/mcq_extract.py), §0.3 -------------------------------------------
+# --- lmms-eval's shared MCQ extractor (_task_utils/mcq_extract.py) ------------------------------------------------
 
 _ANSWER_PHRASES = ("the answer is", "answer is", "the correct answer is", "correct answer is", "the correct option is",
                    "correct option is", "the best answer is", "the best option is", "i choose", "i would choose",

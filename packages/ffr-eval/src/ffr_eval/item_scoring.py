@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ffr_data import scoring
+from ffr_data.registry import Registry
 from ffr_data.schema import Sample
 from ffr_eval.extraction import answer_tag, extract_letter, lenient_text
 
@@ -36,14 +37,8 @@ class ItemScore:
 
 
 Scorer = Callable[[str, Sample, str], dict[str, ItemScore]]
-SCORERS: dict[str, Scorer] = {}
-
-
-def scorer(name: str) -> Callable[[Scorer], Scorer]:
-    def register(fn: Scorer) -> Scorer:
-        SCORERS[name] = fn
-        return fn
-    return register
+SCORERS: Registry[Scorer] = Registry("scorer")
+scorer = SCORERS.register
 
 
 def scorer_name(sample: Sample) -> str:
@@ -52,12 +47,7 @@ def scorer_name(sample: Sample) -> str:
 
 def score_output(output: str, sample: Sample, letter_rule: str = "shared-mcq") -> dict[str, ItemScore]:
     """{"strict": ItemScore, "lenient": ItemScore} for one raw model output."""
-    name = scorer_name(sample)
-    try:
-        fn = SCORERS[name]
-    except KeyError:
-        raise ValueError(f"{sample.problem_id}: unknown scorer {name!r} (known: {', '.join(SCORERS)})") from None
-    return fn(output or "", sample, letter_rule)
+    return SCORERS.get(scorer_name(sample), where=sample.problem_id)(output or "", sample, letter_rule)
 
 
 def _clip(value: float) -> float:
@@ -174,5 +164,5 @@ def _open_scorer(rule: Callable[[str, str], bool]) -> Scorer:
     return score
 
 
-SCORERS["mmvu_open"] = _open_scorer(mmvu_open_correct)
-SCORERS["mmmu_open"] = _open_scorer(mmmu_open_correct)
+SCORERS.add("mmvu_open", _open_scorer(mmvu_open_correct))
+SCORERS.add("mmmu_open", _open_scorer(mmmu_open_correct))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ffr_data.errors import FFRError
+from ffr_data.markdown import markdown_table
 from ffr_eval.results import flag_lines
 
 READINGS = ("strict", "lenient", "official")
@@ -18,18 +19,6 @@ READING_NOTE = ("strict = the `<answer>` content scored as Video-R1 does (exact 
                 "(option letters and numbers from free text, MRA with <=); official = exactly the reference scorer "
                 "of the published numbers (lmms-eval for native releases, Video-R1's eval_bench.py for Video-R1-"
                 "format files), item by item and in aggregate. Scores are percentages.")
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """A markdown table's lines; floats print with two decimals, None as a dash, anything else as it is."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    return lines + ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
 
 
 def _given(*parts: tuple[str, Any]) -> str:

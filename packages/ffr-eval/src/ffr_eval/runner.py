@@ -1,7 +1,8 @@
 """The evaluation runner: sharded, resumable generation, then (rank 0) merging, scoring and reports.
 
-``evaluate(model_or_dir, processor, samples, cfg)`` is the in-process API (the trainer calls it on its validation
-split with an already-loaded model); ``run_eval(cfg)`` is ``ffr eval``. Each rank writes its own
+``evaluate(model_or_dir, processor, samples, cfg)`` is the in-process API (an already-loaded model and processor, or
+a model directory; ``ffr repro``'s evaluations go through ``ffr eval``, and the trainer's own validation is
+``ffr_train.validation``, on the trainer's generation engine); ``run_eval(cfg)`` is ``ffr eval``. Each rank writes its own
 ``<out>/<benchmark>/predictions.rank<r>.jsonl``; rank 0 merges them and writes ``results.json``, ``report.md``,
 ``chart.png`` and per-benchmark ``scored.jsonl``.
 """
@@ -19,7 +20,8 @@ from typing import Any
 from ffr_data.clips import FrameCache
 from ffr_data.config import to_dict
 from ffr_data.errors import ConfigError, FFRError
-from ffr_data.models import load_vlm, model_type, patch_multiple_for
+from ffr_data.models import fit_sampling, load_vlm, model_type
+from ffr_data.progress import progress_bar
 from ffr_data.prompting import PromptConfig
 from ffr_data.sampling import FrameSamplingConfig
 from ffr_data.schema import Sample
@@ -27,9 +29,8 @@ from ffr_data.versions import package_versions
 from ffr_eval.benchmarks import LoadedBenchmark, get_benchmark, load_benchmark, resolve_benchmark
 from ffr_eval.benchmarks.base import Benchmark
 from ffr_eval.config import EvalConfig, benchmark_settings
-from ffr_eval.generation import BatchGenerator, Timing
+from ffr_eval.generation import BatchGenerator
 from ffr_eval.predictions import PredictionWriter, merge_run_files, rank_file
-from ffr_eval.progress import progress_bar
 from ffr_eval.report import write_reports
 from ffr_eval.results import BenchmarkResult, score_rows, write_scored_rows
 
@@ -58,7 +59,7 @@ def plan_for(bench: Benchmark, samples: list[Sample], cfg: EvalConfig, model: An
     cfg = cfg if use_defaults else dataclasses.replace(cfg, benchmark_defaults=False)
     sampling, prompt = benchmark_settings(cfg, bench.name, bench.template, bench.sampling, explicit)
     if cfg.match_patch_multiple:
-        sampling = dataclasses.replace(sampling, patch_multiple=patch_multiple_for(model))
+        sampling = fit_sampling(sampling, model)
     return BenchmarkPlan(bench, samples, sampling, prompt, loaded)
 
 
@@ -102,7 +103,7 @@ def evaluate(model_or_dir: Any, processor: Any, samples: Sequence[Sample], cfg: 
              benchmark: str = "synth", out_dir: str | Path | None = None) -> BenchmarkResult:
     """Evaluate ``samples`` in this process and score them as ``benchmark`` (default: the synthetic one).
 
-    Accepts an already-loaded model and processor (the trainer's) or a model directory. Frames and prompt come from
+    Accepts an already-loaded model and processor, or a model directory. Frames and prompt come from
     ``cfg.sampling`` / ``cfg.prompt`` exactly as given (no benchmark defaults: pass the training settings). With
     ``out_dir`` the per-sample rows are written there and a repeated call resumes.
     """
@@ -129,7 +130,7 @@ def evaluate(model_or_dir: Any, processor: Any, samples: Sequence[Sample], cfg: 
             model.train()
     result = score_rows(bench, plan.samples, predictions)
     result.settings = plan.settings()
-    result.timing = {**generator.timing.to_json(), "wall_s": round(time.perf_counter() - started, 4)}
+    result.timing = {**generator.timing(), "wall_s": round(time.perf_counter() - started, 4)}
     return result
 
 
@@ -190,12 +191,13 @@ def run_eval(cfg: EvalConfig, explicit: Collection[str] = ()) -> dict[str, Any] 
     for plan in plans:
         bench_dir = out / plan.bench.name
         done = merge_run_files(bench_dir).done_ids()
-        started, generator.timing = time.perf_counter(), Timing()
+        started = time.perf_counter()
+        generator.reset_timing()
         todo = sum(1 for i, s in enumerate(plan.samples) if i % world == rank and s.problem_id not in done)
-        with progress_bar(cfg.progress and state.is_main_process, f"{plan.bench.name}", todo) as advance, \
+        with progress_bar(cfg.progress and state.is_main_process, f"{plan.bench.name}", todo, unit="samples") as bar, \
                 PredictionWriter(rank_file(bench_dir, rank)) as writer:
-            generate_shard(generator, plan, cfg.batch_size, done, rank, world, writer, advance)
-        timing = {**generator.timing.to_json(), "wall_s": round(time.perf_counter() - started, 4)}
+            generate_shard(generator, plan, cfg.batch_size, done, rank, world, writer, bar.advance)
+        timing = {**generator.timing(), "wall_s": round(time.perf_counter() - started, 4)}
         (bench_dir / f"timing.rank{rank}.json").write_text(json.dumps(timing))
     state.wait_for_everyone()
     if not state.is_main_process:

@@ -30,6 +30,12 @@ def serve_command(
                                 help="Require 'Authorization: Bearer KEY' (or env FFR_TEACHER_SERVE_API_KEY)."),
     max_request_bytes: int = typer.Option(32 * 2**20, "--max-request-bytes", help="Larger bodies get HTTP 413."),
     max_tokens_limit: int = typer.Option(4096, "--max-tokens-limit", help="Largest max_tokens a request may ask."),
+    max_prompt_tokens: int = typer.Option(0, "--max-prompt-tokens", help="Longest prompt in tokens (0: the model's "
+                                                                         "context minus max_tokens); longer: 400."),
+    max_generation_s: float = typer.Option(120.0, "--max-generation-s", help="Cap on one generation in seconds "
+                                                                             "(0: none); cut replies end 'length'."),
+    max_batch: int = typer.Option(8, "--max-batch", help="Most concurrent requests generated together."),
+    max_concurrent: int = typer.Option(32, "--max-concurrent", help="Requests in progress at once; more get 503."),
     served_name: str = typer.Option(None, "--served-name", help="Model name the API reports (default: dir name)."),
     device: str = typer.Option("cpu", "--device", help="Torch device, e.g. cuda:0."),
     dtype: str = typer.Option("float32", "--dtype", help=f"One of {', '.join(DTYPES)}."),
@@ -41,12 +47,20 @@ def serve_command(
         raise ConfigError(f"--dtype: {dtype!r} is not one of {list(DTYPES)}")
     if max_request_bytes < 1024:
         raise ConfigError("--max-request-bytes must be at least 1024")
+    for name, value in (("--max-tokens-limit", max_tokens_limit), ("--max-batch", max_batch),
+                        ("--max-concurrent", max_concurrent)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if max_prompt_tokens < 0 or max_generation_s < 0:
+        raise ConfigError("--max-prompt-tokens and --max-generation-s must be >= 0")
     cfg = ServeConfig(model=str(model), host=host, port=port, api_key=api_key or None,
                       max_request_bytes=max_request_bytes, max_tokens_limit=max_tokens_limit,
+                      default_max_tokens=min(1024, max_tokens_limit), max_prompt_tokens=max_prompt_tokens,
+                      max_generation_s=max_generation_s, max_batch=max_batch, max_concurrent_requests=max_concurrent,
                       served_name=served_name, device=device, dtype=dtype)
     if not api_key and not _is_loopback(host):
         console.print(f"[yellow]warning:[/] serving on {host} without an API key: anyone who can reach it can use it")
-    server = create_server(cfg)
+    server = create_server(cfg)  # binds the port first: a port in use fails before the model loads
     auth = "API key required" if api_key else "no API key"
     print(f"serving {server.name} at {server.base_url} ({auth}); Ctrl-C stops", flush=True)
     try:
@@ -54,7 +68,7 @@ def serve_command(
     except KeyboardInterrupt:
         pass
     finally:
-        server.httpd.server_close()
+        server.stop()
 
 
 def _is_loopback(host: str) -> bool:
@@ -92,14 +106,21 @@ def repair_command(
 
 
 def _find_sample(data: Path, problem_id: str, video_root: Path | None):
-    from ffr_data.schema import load_samples
+    """The row with ``problem_id``, its video resolved by ``ffr_data.schema.resolve_video``: a relative path is taken
+    from the video root (default: the data file's directory) and must stay inside it once symlinks are resolved.
+    With an explicit ``--video-root`` absolute paths must lie inside it too (``ffr data prepare``'s rule); without
+    one they are kept, as the trainer keeps the absolute paths of prepared data."""
+    from ffr_data.schema import load_samples, resolve_video
 
     loaded = load_samples(data)
     for sample in loaded.samples:
         if sample.problem_id == problem_id:
             root = video_root or data.parent
-            path = Path(sample.path)
-            return dataclasses.replace(sample, path=str(path if path.is_absolute() else root / path))
+            try:
+                path = resolve_video(sample.path, root, confine_absolute=video_root is not None)
+            except (ValueError, FFRError) as exc:
+                raise FFRError(f"{data}: row {problem_id!r}: field 'path': {exc}") from None
+            return dataclasses.replace(sample, path=str(path))
     skipped = f" ({len(loaded.errors)} invalid rows skipped)" if loaded.errors else ""
     raise FFRError(f"{data}: no valid row with problem_id {problem_id!r}{skipped}")
 

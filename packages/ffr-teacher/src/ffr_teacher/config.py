@@ -16,8 +16,10 @@ BASE_URL_ENV = "FFR_TEACHER_BASE_URL"
 MODEL_ENV = "FFR_TEACHER_MODEL"
 
 # Settings that change how a repair is obtained but not what it is: left out of cache keys.
-NON_SEMANTIC_FIELDS = ("api_key", "cache_dir", "cache_failures", "concurrency", "timeout_s", "max_retries",
-                       "backoff_s", "backoff_max_s", "deadline_s", "device")
+NON_SEMANTIC_FIELDS = ("api_key", "cache_dir", "cache_failures", "concurrency", "timeout_s", "timeout_base_s",
+                       "timeout_tokens_per_s", "max_retries", "backoff_s", "backoff_max_s", "deadline_s", "device",
+                       "startup_probe", "health")
+JPEG_QUALITY = 90  # per repair 6.8x fewer bytes than PNG on natural frames, 2.5x on synthetic ones (benchmarks/teacher.py)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,26 @@ class LeakGuardConfig:
 
 
 @dataclass(frozen=True)
+class TeacherHealthConfig:
+    enabled: bool = field(True, help="Stop training (TeacherUnavailableError) when the teacher's success rate over "
+                                     "the last `window` repairs falls below `min_success_rate`; the error lists the "
+                                     "failure reasons by count. False: train on regardless.")
+    window: int = field(64, help="How many of the most recent repairs the success rate is measured over.",
+                        check=positive)
+    min_success_rate: float = field(0.1, help="Share of repairs that must return a patch (0..1). A working teacher "
+                                              "is far above it; a misconfigured one (wrong model name, a template "
+                                              "without tools, timeouts) sits at 0.", check=probability)
+    min_calls: int = field(16, help="No verdict before this many repairs are in the window (at most `window`).",
+                           check=positive)
+
+    def __post_init__(self) -> None:
+        validate(self, prefix="teacher.health.")
+        if self.min_calls > self.window:
+            raise ConfigError(f"config key 'teacher.health.min_calls' must be <= teacher.health.window "
+                              f"({self.window}), got {self.min_calls}")
+
+
+@dataclass(frozen=True)
 class TeacherConfig:
     backend: str = field("annotation", help="Teacher backend by name: annotation (ground-truth evidence, offline, "
                                             "no model), openai (any OpenAI-compatible endpoint), hf (a local "
@@ -49,7 +71,14 @@ class TeacherConfig:
                                          "model directory.")
     api_key: str | None = field(None, secret=True, help="openai: API key (env FFR_TEACHER_API_KEY, then "
                                                         "OPENAI_API_KEY, when unset). Never logged or saved.")
-    timeout_s: float = field(60.0, help="Timeout of one HTTP request to the teacher, in seconds.", check=positive)
+    timeout_s: float | None = field(None, help="Timeout of one HTTP request to the teacher, in seconds. None: sized "
+                                               "from max_tokens as timeout_base_s + max_tokens / "
+                                               "timeout_tokens_per_s (230 s for 2000 tokens).", check=positive)
+    timeout_base_s: float = field(30.0, help="Sized timeout: seconds allowed before the first token (connecting, "
+                                             "queueing behind other requests, prefilling the images).",
+                                  check=positive)
+    timeout_tokens_per_s: float = field(10.0, help="Sized timeout: the slowest generation speed (tokens/s, per "
+                                                   "request) still taken for a working server.", check=positive)
     max_retries: int = field(3, help="Retries of one request after a timeout, connection error, HTTP 429 or 5xx.",
                              check=non_negative)
     backoff_s: float = field(1.0, help="First retry delay; doubles at every retry.", check=non_negative)
@@ -72,8 +101,10 @@ class TeacherConfig:
     temperature: float = field(0.1, help="Teacher sampling temperature (the paper: 0.1).", check=non_negative)
     segment_frames: int = field(4, help="Frames get_segment returns when the teacher does not say.", check=positive)
     max_segment_frames: int = field(8, help="Most frames one get_segment call may return.", check=positive)
-    image_format: Literal["png", "jpeg"] = field("png", help="How frames are encoded for OpenAI-style backends.")
-    jpeg_quality: int = field(90, help="JPEG quality when image_format is jpeg.", check=in_range(1, 100))
+    image_format: Literal["png", "jpeg"] = field("jpeg", help="How frames are encoded for OpenAI-style backends "
+                                                              "(png: lossless, several times larger requests).")
+    jpeg_quality: int = field(JPEG_QUALITY, help="JPEG quality (1-100) when image_format is jpeg.",
+                              check=in_range(1, 100))
     taxonomy: str = field("paper3", help=f"Error taxonomy by name: {', '.join(TAXONOMIES)}.", check=one_of(TAXONOMIES))
     use_ground_truth: bool = field(True, help="Show the teacher the ground truth (False: the paper's 'no GT' "
                                               "ablation; the annotation backend then cites every candidate event).")
@@ -85,12 +116,23 @@ class TeacherConfig:
                                             "ones (timeouts, connection, HTTP 4xx/5xx/429) are never cached.")
     sampling: FrameSamplingConfig = field(default_factory=FrameSamplingConfig,
                                           help="Frame sizes and decoder for the images the tools return.")
+    startup_probe: bool = field(True, help="Before step 1, run one real repair and stop with its reason (and a hint) "
+                                           "when the teacher gives no usable patch (Teacher.probe).")
+    health: TeacherHealthConfig = field(default_factory=TeacherHealthConfig,
+                                        help="The success-rate guard during training (TeacherHealth).")
     device: str = field("cpu", help="hf: torch device of the teacher model.")
     dtype: Literal["float32", "bfloat16", "float16"] = field("float32", help="hf: the teacher model's dtype.")
 
     def __post_init__(self) -> None:
         # Also checked when built in code (backends read these limits directly), with the key as `ffr train` names it.
         validate(self, prefix="teacher.")
+
+    @property
+    def request_timeout_s(self) -> float:
+        """The timeout of one HTTP request: ``timeout_s`` when set, else sized from ``max_tokens``."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return self.timeout_base_s + self.max_tokens / self.timeout_tokens_per_s
 
     @property
     def taxonomy_classes(self) -> tuple[str, ...]:

@@ -1,22 +1,29 @@
-"""Images to and from data URLs (the only image transport between the teacher client and servers)."""
+"""Images to and from data URLs (the only image transport between the teacher client and servers).
+
+Decoding is for untrusted input (``ffr teacher serve``): the size is read from the image header and checked before a
+single pixel is decoded, so a small file that claims 20000x20000 pixels (a decompression bomb) costs nothing."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 _DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|webp);base64,(.*)$", re.DOTALL)
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
+DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
 class MediaError(ValueError):
-    """An image part that is not a decodable ``data:image/...;base64`` URL."""
+    """An image part that is not a decodable ``data:image/...;base64`` URL within the size limits."""
 
 
-def to_data_url(image: np.ndarray, image_format: str = "png", jpeg_quality: int = 90) -> str:
+def to_data_url(image: np.ndarray, image_format: str = "jpeg", jpeg_quality: int = 90) -> str:
     """An (H, W, 3) uint8 RGB image as a ``data:image/png|jpeg;base64,...`` URL."""
     bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
     if image_format == "png":
@@ -30,8 +37,9 @@ def to_data_url(image: np.ndarray, image_format: str = "png", jpeg_quality: int 
     return f"data:image/{image_format};base64,{base64.b64encode(buffer.tobytes()).decode('ascii')}"
 
 
-def from_data_url(url: str, max_pixels: int = 4096 * 4096) -> np.ndarray:
-    """The (H, W, 3) uint8 RGB image in a base64 data URL. Anything else (a path, an http URL) is refused."""
+def from_data_url(url: object, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The (H, W, 3) uint8 RGB image in a base64 data URL. Anything else (a path, an http URL) is refused, and so
+    is an image whose header declares more than ``max_pixels`` pixels (checked before decoding)."""
     if not isinstance(url, str):
         raise MediaError("image_url.url must be a string")
     match = _DATA_URL.match(url.strip())
@@ -43,14 +51,29 @@ def from_data_url(url: str, max_pixels: int = 4096 * 4096) -> np.ndarray:
         raw = base64.b64decode(match.group(2), validate=True)
     except (binascii.Error, ValueError):
         raise MediaError("image data URL is not valid base64") from None
-    array = np.frombuffer(raw, np.uint8)
-    header = cv2.imdecode(array, cv2.IMREAD_UNCHANGED) if array.size else None
-    if header is None:
-        raise MediaError("image data URL does not decode as an image")
-    if header.shape[0] * header.shape[1] > max_pixels:
-        raise MediaError(f"image of {header.shape[1]}x{header.shape[0]} px exceeds {max_pixels} px")
-    if header.ndim == 2:
-        return cv2.cvtColor(header, cv2.COLOR_GRAY2RGB)
-    if header.shape[2] == 4:
-        return cv2.cvtColor(header, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(header, cv2.COLOR_BGR2RGB)
+    return decode_image(raw, max_pixels)
+
+
+def decode_image(raw: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """PNG, JPEG or WebP bytes as an (H, W, 3) uint8 RGB array; MediaError for anything else or too many pixels."""
+    try:
+        with Image.open(io.BytesIO(raw)) as image:  # lazy: reads the header only
+            width, height = image.size
+            if image.format not in ACCEPTED_FORMATS:
+                raise MediaError(f"image data is {image.format}, not one of PNG, JPEG, WebP")
+            _check_size(width, height, max_pixels)
+            rgb = image.convert("RGB")  # the only decode, after the size check
+    except Image.DecompressionBombError as exc:  # PIL's own limit, hit in open() before ours
+        raise MediaError(f"image exceeds {max_pixels} px ({exc})") from None
+    except MediaError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise MediaError(f"image data URL does not decode as an image ({type(exc).__name__})") from None
+    return np.array(rgb, dtype=np.uint8)
+
+
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    if width < 1 or height < 1:
+        raise MediaError(f"image of {width}x{height} px is empty")
+    if width * height > max_pixels:
+        raise MediaError(f"image of {width}x{height} px exceeds {max_pixels} px")

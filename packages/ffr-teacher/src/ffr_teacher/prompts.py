@@ -1,4 +1,4 @@
-"""The teacher's prompts, written for FFR after the paper's rules (docs/paper.md §1.3 step 3): an error-analysis
+"""The teacher's prompts, written for FFR after the paper's rules (docs/decisions.md, "teacher prompt"): an error-analysis
 prompt (think first, then a JSON patch), a negative prompt with BAD/GOOD pairs and a blind test, "point at evidence,
 do not describe it", and never state or imply the answer. Snapshot tests pin the rendered text.
 

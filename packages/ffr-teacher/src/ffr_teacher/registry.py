@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ffr_data.clips import ClipTools
-from ffr_data.errors import ConfigError
+from ffr_data.registry import Registry
 from ffr_teacher.config import TeacherConfig
 from ffr_teacher.metrics import TeacherMetrics
 from ffr_teacher.results import RepairRequest, RepairResult
@@ -28,23 +28,12 @@ class RepairBackend(Protocol):
 
 
 BackendFactory = Callable[[TeacherConfig, TeacherMetrics], RepairBackend]
-BACKENDS: dict[str, BackendFactory] = {}
+BACKENDS: Registry[BackendFactory] = Registry("backend")
 
 
 def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
-    def register(factory: BackendFactory) -> BackendFactory:
-        if name in BACKENDS:
-            raise ValueError(f"teacher backend {name!r} is already registered")
-        BACKENDS[name] = factory
-        return factory
-
-    return register
+    return BACKENDS.register(name)
 
 
 def create_backend(cfg: TeacherConfig, metrics: TeacherMetrics) -> RepairBackend:
-    try:
-        factory = BACKENDS[cfg.backend]
-    except KeyError:
-        raise ConfigError(f"config key 'teacher.backend': unknown backend {cfg.backend!r} "
-                          f"(known: {', '.join(sorted(BACKENDS))})") from None
-    return factory(cfg, metrics)
+    return BACKENDS.get(cfg.backend, where="config key 'teacher.backend'")(cfg, metrics)

@@ -53,15 +53,39 @@ def parse_chat_request(body: Any, cfg: Any) -> ChatRequest:
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise _bad("'messages' must be a non-empty list")
-    counter = {"images": 0}
-    messages = [_message(m, i, counter, cfg.max_images) for i, m in enumerate(raw_messages)]
+    budget = _ImageBudget(cfg.max_images, cfg.max_image_pixels, cfg.max_request_pixels)
+    messages = [_message(m, i, budget) for i, m in enumerate(raw_messages)]
     specs, names = _tools(body.get("tools"), body.get("tool_choice"))
     if names:
         messages = with_tools_prompt(messages, tools_prompt(specs))
     return ChatRequest(messages, max_tokens, float(temperature), names, specs)
 
 
-def _message(raw: Any, index: int, counter: dict[str, int], max_images: int) -> dict[str, Any]:
+@dataclass
+class _ImageBudget:
+    """How many images and pixels one request may send (each image's size is checked from its header first)."""
+
+    max_images: int
+    max_image_pixels: int
+    max_request_pixels: int
+    images: int = 0
+    pixels: int = 0
+
+    def decode(self, url: Any, where: str) -> Any:
+        self.images += 1
+        if self.images > self.max_images:
+            raise _bad(f"'{where}': more than {self.max_images} images in one request")
+        try:
+            image = from_data_url(url, max_pixels=self.max_image_pixels)
+        except MediaError as exc:
+            raise _bad(f"'{where}.image_url.url': {exc}") from None
+        self.pixels += image.shape[0] * image.shape[1]
+        if self.pixels > self.max_request_pixels:
+            raise _bad(f"'{where}': the request's images exceed {self.max_request_pixels} px in all")
+        return image
+
+
+def _message(raw: Any, index: int, budget: _ImageBudget) -> dict[str, Any]:
     where = f"messages[{index}]"
     if not isinstance(raw, dict):
         raise _bad(f"'{where}' must be an object")
@@ -73,7 +97,7 @@ def _message(raw: Any, index: int, counter: dict[str, int], max_images: int) -> 
     if content is None or isinstance(content, str):
         out["content"] = content or ""
     elif isinstance(content, list):
-        out["content"] = [_part(p, f"{where}.content[{j}]", counter, max_images) for j, p in enumerate(content)]
+        out["content"] = [_part(p, f"{where}.content[{j}]", budget) for j, p in enumerate(content)]
     else:
         raise _bad(f"'{where}.content' must be a string or a list of parts")
     if raw.get("tool_calls") is not None:
@@ -81,7 +105,7 @@ def _message(raw: Any, index: int, counter: dict[str, int], max_images: int) -> 
     return out
 
 
-def _part(raw: Any, where: str, counter: dict[str, int], max_images: int) -> dict[str, Any]:
+def _part(raw: Any, where: str, budget: _ImageBudget) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise _bad(f"'{where}' must be an object")
     kind = raw.get("type")
@@ -92,13 +116,7 @@ def _part(raw: Any, where: str, counter: dict[str, int], max_images: int) -> dic
     if kind == "image_url":
         image_url = raw.get("image_url")
         url = image_url.get("url") if isinstance(image_url, dict) else image_url
-        counter["images"] += 1
-        if counter["images"] > max_images:
-            raise _bad(f"'{where}': more than {max_images} images in one request")
-        try:
-            return {"type": "image", "image": from_data_url(url)}
-        except MediaError as exc:
-            raise _bad(f"'{where}.image_url.url': {exc}") from None
+        return {"type": "image", "image": budget.decode(url, where)}
     raise _bad(f"'{where}.type' {kind!r} is not supported (text, image_url)")
 
 
@@ -117,7 +135,11 @@ def _assistant_calls(raw: Any, where: str) -> list[ToolCall]:
     return calls
 
 
+_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
 def _tools(raw: Any, tool_choice: Any) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """(function specs, names the reply may call) after checking the OpenAI tools schema field by field."""
     if raw is None:
         return [], ()
     if not isinstance(raw, list):
@@ -125,13 +147,46 @@ def _tools(raw: Any, tool_choice: Any) -> tuple[list[dict[str, Any]], tuple[str,
     specs, names = [], []
     for i, tool in enumerate(raw):
         function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-        if not isinstance(function, dict) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", str(function.get("name"))):
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
+                or not _TOOL_NAME.fullmatch(function["name"]):
             raise _bad(f"'tools[{i}]' must be {{'type': 'function', 'function': {{'name': identifier, ...}}}}")
-        specs.append(function)
+        specs.append(_function_spec(function, f"tools[{i}].function"))
         names.append(function["name"])
+    if tool_choice is None or tool_choice in ("auto", "required"):
+        return specs, tuple(names)
     if tool_choice == "none":
         return specs, ()
-    return specs, tuple(names)
+    chosen = tool_choice.get("function") if isinstance(tool_choice, dict) else None
+    if not isinstance(chosen, dict) or chosen.get("name") not in names:
+        raise _bad("'tool_choice' must be 'auto', 'none', 'required' or {'type': 'function', 'function': "
+                   "{'name': a declared tool}}")
+    return specs, (chosen["name"],)
+
+
+def _function_spec(function: dict[str, Any], where: str) -> dict[str, Any]:
+    """The parts of a function declaration the tools prompt uses, checked: description, parameter names/types."""
+    description = function.get("description", "")
+    if not isinstance(description, str):
+        raise _bad(f"'{where}.description' must be a string")
+    parameters = function.get("parameters", {})
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        raise _bad(f"'{where}.parameters' must be a JSON Schema object")
+    properties = parameters.get("properties", {})
+    if properties is None:
+        properties = {}
+    if not isinstance(properties, dict):
+        raise _bad(f"'{where}.parameters.properties' must be an object of parameter schemas")
+    checked = {}
+    for name, prop in properties.items():
+        if not isinstance(prop, dict):
+            raise _bad(f"'{where}.parameters.properties.{name}' must be an object (a JSON Schema)")
+        kind = prop.get("type", "value")
+        checked[name] = {"type": kind if isinstance(kind, str) else "/".join(map(str, kind))
+                         if isinstance(kind, list) else "value"}
+    return {"name": function["name"], "description": description,
+            "parameters": {"type": "object", "properties": checked}}
 
 
 def with_tools_prompt(messages: list[dict[str, Any]], prompt: str) -> list[dict[str, Any]]:
@@ -152,9 +207,8 @@ def tools_prompt(specs: list[dict[str, Any]]) -> str:
     lines = ["You can call these tools. To call one, write a line exactly like", "TOOL_CALL: name(arg=value, ...)",
              "then stop and wait for the result. Tools:"]
     for spec in specs:
-        params = spec.get("parameters", {}).get("properties", {}) if isinstance(spec.get("parameters"), dict) else {}
-        signature = ", ".join(f"{name}={prop.get('type', 'value')}" for name, prop in params.items()
-                              if isinstance(prop, dict))
+        params = spec["parameters"]["properties"]
+        signature = ", ".join(f"{name}={prop['type']}" for name, prop in params.items())
         lines.append(f"- {spec['name']}({signature}): {spec.get('description', '')}".rstrip(": "))
     return "\n".join(lines)
 

@@ -1,11 +1,14 @@
 """The Teacher: one backend behind the stable API the trainer uses, plus the disk cache, metrics and concurrency.
 
     teacher = build_teacher(TeacherConfig(backend="openai", base_url=..., model=...))
+    teacher.probe(request)                                  # one real repair; TeacherUnavailableError if it fails
     results = teacher.repair_many([RepairRequest(sample, frames, response), ...])   # same order, never raises
+    future = teacher.submit_many(requests)                  # the same, without blocking: future.result() later
     teacher.metrics.snapshot()                                                       # flat dict of numbers
 
 A failure of any kind (timeout, HTTP error, bad JSON, schema, leak, a bug in a backend) gives a RepairResult with
-``patch=None`` and a counted ``reason``; training never stops for the teacher.
+``patch=None`` and a counted ``reason``; ``repair_many`` never raises for it. Only the probe and the success-rate
+guard (``ffr_teacher.health``) raise, on purpose.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ffr_data.clips import ClipTools, FrameCache
 from ffr_data.errors import VideoError
@@ -25,6 +28,7 @@ from ffr_data.video import Frames
 from ffr_teacher import backends as _backends  # noqa: F401  (registers the built-in backends)
 from ffr_teacher.cache import DiskCache, cache_key, teacher_identity
 from ffr_teacher.config import TeacherConfig
+from ffr_teacher.health import probe_error
 from ffr_teacher.metrics import TeacherMetrics
 from ffr_teacher.registry import RepairBackend, create_backend
 from ffr_teacher.results import UNCACHEABLE_REASONS, RepairRequest, RepairResult, failure
@@ -44,6 +48,7 @@ class Teacher:
         self.frame_cache = frame_cache or FrameCache(max_bytes=256 * 2**20)
         self._identity = teacher_identity(cfg, self.backend.identity())
         self._pool: ThreadPoolExecutor | None = None
+        self._dispatcher: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -57,6 +62,22 @@ class Teacher:
     def repair_patch(self, sample: Sample, frames: Frames, student_response: str) -> EvidencePatch | None:
         """:meth:`repair`, keeping only the patch."""
         return self.repair(sample, frames, student_response).patch
+
+    def probe(self, request: RepairRequest) -> RepairResult:
+        """One real repair, to check the teacher before training: no cache is read and no metrics are counted.
+        Returns the result when the teacher wrote a schema-valid patch (a patch the leak guard rejected counts: the
+        teacher works); raises :class:`~ffr_teacher.health.TeacherUnavailableError` with the reason otherwise."""
+        started = time.perf_counter()
+        result = self._run_backend(request)
+        result.latency_s = time.perf_counter() - started
+        if result.patch is None and result.reason != "leak":
+            raise probe_error(result, self._describe())
+        return result
+
+    def _describe(self) -> str:
+        identity = self.backend.identity()
+        shown = ", ".join(f"{key}={value}" for key, value in identity.items() if key != "backend")
+        return f"backend {self.cfg.backend}" + (f", {shown}" if shown else "")
 
     def _key(self, request: RepairRequest) -> str:
         return cache_key(request, self._identity)
@@ -121,6 +142,16 @@ class Teacher:
             results.append(duplicate)
         return results
 
+    def submit_many(self, requests: Sequence[RepairRequest]) -> Future[list[RepairResult]]:
+        """:meth:`repair_many` without blocking: a Future of the same results in the same order. Several may be in
+        flight at once (they share the ``concurrency`` workers). Like repair_many, the future never fails for a
+        teacher failure."""
+        requests = list(requests)
+        with self._pool_lock:
+            if self._dispatcher is None:
+                self._dispatcher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ffr-teacher-submit")
+            return self._dispatcher.submit(self.repair_many, requests)
+
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
@@ -128,6 +159,11 @@ class Teacher:
             return self._pool
 
     def close(self) -> None:
+        """Waits for submitted work, then releases the workers and the backend."""
+        with self._pool_lock:
+            dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            dispatcher.shutdown(wait=True)  # outside the lock: pending submits still need _executor()
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)

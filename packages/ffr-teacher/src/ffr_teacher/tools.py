@@ -97,14 +97,18 @@ def format_text_call(call: ToolCall) -> str:
     return f"TOOL_CALL: {call.name}({args})"
 
 
-def parse_json_arguments(raw: str | dict | None) -> tuple[dict[str, Any], str | None]:
+def parse_json_arguments(raw: object) -> tuple[dict[str, Any], str | None]:
     """Arguments of a native tool call (a JSON string); ({}, error) when they do not parse to an object."""
     if isinstance(raw, dict):
         return raw, None
+    if raw is not None and not isinstance(raw, str):
+        return {}, f"arguments must be a JSON string, got {type(raw).__name__}"
     try:
         value = json.loads(raw or "{}")
-    except json.JSONDecodeError as exc:
-        return {}, f"arguments are not valid JSON ({exc.msg})"
+    except RecursionError:
+        return {}, "arguments are nested too deeply"
+    except ValueError as exc:  # JSONDecodeError, integers over Python's digit limit
+        return {}, f"arguments are not valid JSON ({getattr(exc, 'msg', str(exc)[:80])})"
     if not isinstance(value, dict):
         return {}, "arguments must be a JSON object"
     return value, None

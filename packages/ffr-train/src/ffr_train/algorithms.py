@@ -6,38 +6,54 @@ from collections.abc import Callable
 
 import torch
 
-from ffr_train.registry import Registry
+from ffr_data.registry import Registry
 
-AdvantageFn = Callable[[torch.Tensor, int, float], torch.Tensor]
+# (rewards, groups, eps): groups is a group size (equal, contiguous groups) or one group id per reward (groups of any
+# size, in any order — e.g. a group that gained appended repaired members).
+AdvantageFn = Callable[[torch.Tensor, "int | torch.Tensor", float], torch.Tensor]
 ADVANTAGES: Registry[AdvantageFn] = Registry("advantage estimator")
 AGGREGATIONS: Registry[Callable[..., torch.Tensor]] = Registry("loss aggregation")
 
 
-def _grouped(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
-    if rewards.ndim != 1 or rewards.numel() % group_size:
-        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
-    return rewards.view(-1, group_size)
+def _group_ids(rewards: torch.Tensor, groups: int | torch.Tensor) -> torch.Tensor:
+    if isinstance(groups, int):
+        if rewards.ndim != 1 or rewards.numel() % groups:
+            raise ValueError(f"{rewards.numel()} rewards do not split into groups of {groups}")
+        return torch.arange(rewards.numel()) // groups
+    ids = torch.as_tensor(groups, dtype=torch.long)
+    if ids.shape != rewards.shape:
+        raise ValueError(f"{ids.numel()} group ids for {rewards.numel()} rewards")
+    return torch.unique(ids, return_inverse=True)[1]
+
+
+def _centred(rewards: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r - mean of its group, unbiased std of its group), per reward."""
+    n = int(ids.max()) + 1 if ids.numel() else 0
+    count = torch.zeros(n).index_add_(0, ids, torch.ones_like(rewards))
+    mean = torch.zeros(n).index_add_(0, ids, rewards) / count
+    dev = rewards - mean[ids]
+    std = (torch.zeros(n).index_add_(0, ids, dev**2) / (count - 1)).sqrt()
+    return dev, std[ids]
 
 
 @ADVANTAGES.register("group")
-def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(rewards: torch.Tensor, groups: int | torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     """(r - mean_group) / (std_group + eps), std unbiased as in the reference code."""
-    grouped = _grouped(rewards, group_size)
-    return ((grouped - grouped.mean(1, keepdim=True)) / (grouped.std(1, keepdim=True) + eps)).flatten()
+    dev, std = _centred(rewards, _group_ids(rewards, groups))
+    return dev / (std + eps)
 
 
 @ADVANTAGES.register("batch")
-def batch_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+def batch_advantages(rewards: torch.Tensor, groups: int | torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     """(r - mean_group) / (std over the whole batch + eps)."""
-    grouped = _grouped(rewards, group_size)
-    return ((grouped - grouped.mean(1, keepdim=True)) / (rewards.std() + eps)).flatten()
+    dev, _ = _centred(rewards, _group_ids(rewards, groups))
+    return dev / (rewards.std() + eps)
 
 
 @ADVANTAGES.register("none")
-def centred_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+def centred_advantages(rewards: torch.Tensor, groups: int | torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     """r - mean_group, no scaling (Dr. GRPO)."""
-    grouped = _grouped(rewards, group_size)
-    return (grouped - grouped.mean(1, keepdim=True)).flatten()
+    return _centred(rewards, _group_ids(rewards, groups))[0]
 
 
 def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor, clamp: float = 10.0) -> torch.Tensor:

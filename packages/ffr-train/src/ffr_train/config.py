@@ -76,9 +76,24 @@ class RepairConfig:
         "failed", help="failed: every rollout with accuracy below `threshold` goes to the teacher (the paper); "
                        "all_failed_groups: only groups where every rollout failed (cheaper).")
     threshold: float = field(1.0, help="A rollout counts as failed when its accuracy is below this.", check=probability)
-    credit: Literal["repaired", "released"] = field(
+    credit: Literal["repaired", "released", "append", "none"] = field(
         "repaired", help="repaired: a repaired slot trains the repaired tokens under the patched prompt (the paper); "
-                         "released: it trains the failed first-pass tokens with the repaired reward (released code).")
+                         "released: it trains the failed first-pass tokens with the repaired reward (released code); "
+                         "append: the failed first pass stays in its group with its own reward and the repaired "
+                         "rollout joins the group as an extra member, taxed by kappa; none: the group stays the plain "
+                         "GRPO group and no repaired rollout is sampled (the patch only feeds distill_weight).")
+    distill_weight: float = field(
+        0.0, help="Weight of on-policy self-distillation: on each failed first-pass rollout that got a patch, the "
+                  "reverse KL from the unpatched next-token distribution to the same model's distribution with the "
+                  "patch (detached), averaged over those tokens. 0: off (the paper).", check=non_negative)
+    gold_weight: float = field(
+        0.0, help="Weight of a supervised term on the gold rationale and answer of every failed first-pass rollout's "
+                  "prompt (negative log-likelihood, once per failed rollout). With algo=grpo this is the "
+                  "supervision-matched control for FFR's annotation teacher, which also knows the answer. 0: off.",
+        check=non_negative)
+    overlap: bool = field(True, help="Work that does not depend on the teacher runs while it answers: the frozen "
+                                     "log-probs of the rollouts that are trained whatever it says, and decoding the "
+                                     "next step's videos. Same results as without it (tested); less idle time.")
     max_repairs_per_group: int | None = field(None, help="Repair at most this many failed slots per group (None: all).",
                                               check=non_negative)
 
@@ -151,13 +166,13 @@ class CheckpointConfig:
 @dataclass(frozen=True)
 class SFTConfig:
     warmup_steps: int = field(2000, help="Stage 1 steps on the easy warm-up split (the curriculum of "
-                                         "docs/feasibility.md; 0 skips the stage).", check=non_negative)
+                                         "docs/tiny-student.md; 0 skips the stage).", check=non_negative)
     main_steps: int = field(2000, help="Stage 2 steps on the training split.", check=non_negative)
     output_dir: str = field("runs/tiny-student-sft", help="Where the SFT-warmed student is saved.", check=folder_path)
     batch_size: int = field(16, help="Examples per SFT step.", check=positive)
     lr: float = field(1e-3, help="SFT learning rate (the tiny student needs 1e-3; real models ~1e-5).", check=positive)
     lr_warmup_steps: int = field(30, help="Linear LR warm-up steps at the start of each stage.", check=non_negative)
-    max_grad_norm: float = field(1.0, help="SFT gradient clipping (docs/feasibility.md's recipe: 1.0).", check=positive)
+    max_grad_norm: float = field(1.0, help="SFT gradient clipping (1.0: docs/tiny-student.md).", check=positive)
     patch_fraction: float = field(0.3, help="Share of stage-2 examples shown with an evidence patch, so the student "
                                             "learns to read patches.", check=probability)
     text_only_patch_share: float = field(0.0, help="Share of those patched examples rendered as text only (the "
@@ -175,7 +190,10 @@ class SFTConfig:
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class ValidationConfig:
+    """Greedy validation during and after training (``ffr_train.validation``, on the trainer's own generation
+    engine). Benchmark evaluation of a saved model is ``ffr eval`` (ffr-eval's ``EvalConfig``)."""
+
     every: int = field(0, help="Evaluate on the validation split every N RL steps (0: only at the end).",
                        check=non_negative)
     batch_size: int = field(64, help="Prompts per greedy evaluation batch.", check=positive)
@@ -203,6 +221,6 @@ class TrainConfig:
     dist: DistConfig = field(default_factory=DistConfig, help="Distribution (accelerate / DeepSpeed).")
     teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(backend="annotation"), help="The teacher.")
     sft: SFTConfig = field(default_factory=SFTConfig, help="Supervised warm-up.")
-    eval: EvalConfig = field(default_factory=EvalConfig, help="Validation during/after training.")
+    eval: ValidationConfig = field(default_factory=ValidationConfig, help="Validation during/after training.")
     logging: LogConfig = field(default_factory=LogConfig, help="Metrics and rollout logs.")
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig, help="Checkpointing.")

@@ -1,5 +1,6 @@
-"""accelerate + DeepSpeed set-up that also works on CPU (gloo), with the traps of docs/environment.md §4 avoided:
-never ``cpu=True`` (it silently drops DeepSpeed), and an explicit gloo process group when there is no GPU."""
+"""accelerate + DeepSpeed set-up that also works on CPU (gloo), with two traps avoided: never ``cpu=True`` (accelerate
+then silently drops DeepSpeed), and an explicit gloo process group when there is no GPU (otherwise accelerate finds
+no device backend and every CPU process believes it is rank 0 of 1)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ffr_data import rendezvous
 from ffr_data.errors import ConfigError
 
 NAMED = ("zero2", "zero3")
@@ -55,7 +57,7 @@ def _single_process_rendezvous() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(rendezvous.mark_own(port))
 
 
 def make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trackers: Sequence[str] = (),
@@ -63,7 +65,8 @@ def make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, track
     saved_env = {k: v for k, v in os.environ.items() if k.startswith("ACCELERATE_")}
     try:
         return _make_accelerator(deepspeed, micro_batch, clip, trackers, project_dir)
-    finally:  # DeepSpeedPlugin writes ACCELERATE_* variables that would leak into the next trainer in this process
+    finally:
+        # DeepSpeedPlugin writes ACCELERATE_* variables that would leak into the next trainer in this process
         for key in [k for k in os.environ if k.startswith("ACCELERATE_")]:
             del os.environ[key]
         os.environ.update(saved_env)
@@ -73,6 +76,7 @@ def _make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trac
                       project_dir: str | None):
     from accelerate import Accelerator, DeepSpeedPlugin, InitProcessGroupKwargs
 
+    rendezvous.drop_inherited_rendezvous()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     # Launched on several CPU processes, accelerate finds no device backend and would treat every rank as rank 0.
     handlers = [InitProcessGroupKwargs(backend="gloo")] if world > 1 and not torch.cuda.is_available() else []
@@ -98,6 +102,12 @@ def _make_accelerator(deepspeed: str | None, micro_batch: int, clip: float, trac
     if world > 1 and accelerator.distributed_type.value == "NO":
         raise ConfigError(f"{world} processes were launched but accelerate set up no data parallelism")
     return accelerator
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The sampling seed of one rank: different on every rank (each draws its own rollouts), fixed by (seed, rank) so
+    a run is reproducible, and the run's seed itself on rank 0 (one process behaves as before)."""
+    return seed + 1_000_003 * rank
 
 
 def zero_stage(accelerator) -> int:

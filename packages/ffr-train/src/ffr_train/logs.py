@@ -27,6 +27,15 @@ def check_trackers(names: Sequence[str]) -> None:
             raise ConfigError(f"logging.trackers: '{name}' is not installed (pip install {name.replace('_', '-')})")
 
 
+def headline(metrics: dict[str, float]) -> str:
+    """What the progress bar shows after a step: reward, first-pass accuracy and, when the teacher was called, the
+    intervention ratio."""
+    parts = [f"R {metrics.get('reward/total', 0):.2f}", f"acc {metrics.get('acc/first_pass', 0):.2f}"]
+    if metrics.get("teacher/calls"):
+        parts.append(f"repair {metrics.get('intervention_ratio', 0):.2f}")
+    return " ".join(parts)
+
+
 class RunLogger:
     def __init__(self, run_dir: Path, accelerator, *, project: str = "ffr", config: dict[str, Any] | None = None,
                  trackers: Sequence[str] = (), enabled: bool = True):

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ffr_eval.report import markdown_table
+from ffr_data.markdown import markdown_table
 from ffr_train.repro import Run
 
 

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 
 from ffr_data import scoring
+from ffr_data.registry import Registry
 from ffr_data.schema import Sample
-from ffr_train.registry import Registry
 
 RewardFn = Callable[[str, Sample], float]
 REWARDS: Registry[RewardFn] = Registry("reward")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ffr_data.models import reset_rope_deltas
 from ffr_train.batching import EncodedPrompt, collate_prompts, collate_sequences
 
 
@@ -40,14 +41,6 @@ def trim_completion(ids: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor
         return ids[: int(eos[0]) + 1].clone()
     keep = (ids != pad_id).nonzero()
     return ids[: int(keep[-1]) + 1].clone() if keep.numel() else ids[:0].clone()
-
-
-def reset_rope_deltas(model) -> None:
-    """Qwen-VL models cache ``rope_deltas`` from the previous call; a stale value corrupts the positions of the next
-    batch, so every new batch starts from none. Accepts wrapped models (DDP, DeepSpeed, peft)."""
-    for module in model.modules():
-        if hasattr(module, "rope_deltas"):
-            module.rope_deltas = None
 
 
 def _rope_owner(model):
@@ -109,15 +102,22 @@ def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows) if rows else logits.new_zeros(targets.shape, dtype=torch.float32)
 
 
-def completion_logprobs(
+def completion_logits(
     model, prompts: Sequence[EncodedPrompt], completions: Sequence[torch.Tensor], pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log-probs (B, Lc) of each completion under its own prompt, and the completion mask. Logits are
-    computed for the completion positions only (``logits_to_keep``)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Next-token logits (B, Lc, V) at each completion position under its own prompt, the completion tokens (B, Lc)
+    and their mask. Logits are computed for the completion positions only (``logits_to_keep``)."""
     batch, comp, mask = collate_sequences(prompts, completions, pad_id)
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     reset_rope_deltas(model)
     logits = model(**batch, use_cache=False, logits_to_keep=comp.shape[1] + 1).logits[:, :-1]
-    logp = token_logprobs(logits, comp.to(logits.device))
-    return logp, mask.to(logp.device).float()
+    return logits, comp.to(logits.device), mask.to(logits.device).float()
+
+
+def completion_logprobs(
+    model, prompts: Sequence[EncodedPrompt], completions: Sequence[torch.Tensor], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probs (B, Lc) of each completion under its own prompt, and the completion mask."""
+    logits, comp, mask = completion_logits(model, prompts, completions, pad_id)
+    return token_logprobs(logits, comp), mask

@@ -1,7 +1,7 @@
 """Supervised fine-tuning on ``process`` + ``solution`` (loss on the assistant tokens only).
 
 Used to warm the tiny student into the answer format (a two-stage curriculum: easy warm-up rows, then the task mix;
-README, "What ffr train does") and as the paper's SFT-on-teacher-traces baseline. A share of stage-2 examples
+docs/tiny-student.md) and as the paper's SFT-on-teacher-traces baseline. A share of stage-2 examples
 carries the teacher's evidence patch, rendered by the same prompt code as RL, so the student learns to read patches:
 most with the full rendering (text, dense frames, zoomed crops), ``sft.text_only_patch_share`` of them as text only,
 the rendering of RL's text-only ablation, so that ablation runs on prompts the student has seen.
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import track
 
 from ffr_data.clips import ClipTools, FrameCache
 from ffr_data.config import to_dict
 from ffr_data.decode_batch import decode_samples
 from ffr_data.errors import FFRError
 from ffr_data.models import fit_sampling
+from ffr_data.progress import progress_bar
 from ffr_data.prompting import build_prompt, render_patch
 from ffr_data.schema import Sample
 from ffr_data.versions import package_versions
@@ -33,7 +33,6 @@ from ffr_train.config import OptimConfig, TrainConfig
 from ffr_train.data import load_split
 from ffr_train.distributed import make_accelerator
 from ffr_train.policy import load_student, save_final
-from ffr_train.progress import progress_bar
 from ffr_train.rollout import completion_logprobs
 from ffr_train.update import learning_rate
 
@@ -66,24 +65,26 @@ def encode_examples(samples: list[Sample], processor, cfg: TrainConfig, cache: F
     teacher = build_teacher(TeacherConfig(backend="annotation")) if patch_fraction > 0 else None
     text_only_prompt = replace(cfg.prompt, patch_visuals=False)
     examples, skipped, patched = [], 0, 0
-    for sample in track(samples, description=f"encoding {label}", disable=not cfg.logging.progress):
-        decoded = decode_samples([sample], cfg.sampling, cache)
-        if decoded.skipped:
-            skipped += 1
-            continue
-        frames = decoded.frames[0]
-        media, text_only = None, False
-        if teacher is not None and rng.random() < patch_fraction:
-            result = teacher.repair_many([RepairRequest(sample, frames, "")])[0]
-            if result.patch is not None:
-                text_only = is_text_only(patched, cfg.sft.text_only_patch_share)
-                patched += 1
-                media = render_patch(result.patch, ClipTools(sample.path, cfg.sampling, cache), frames,
-                                     text_only_prompt if text_only else cfg.prompt)
-        prompt = encode_prompt(processor, build_prompt(sample, frames, cfg.prompt, media))
-        target = tok(sft_target(sample), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
-        target = torch.cat([target, torch.tensor([tok.eos_token_id])])
-        examples.append(Example(prompt, target, media is not None, text_only))
+    with progress_bar(cfg.logging.progress, f"encoding {label}", len(samples)) as bar:
+        for sample in samples:
+            bar.advance()
+            decoded = decode_samples([sample], cfg.sampling, cache)
+            if decoded.skipped:
+                skipped += 1
+                continue
+            frames = decoded.frames[0]
+            media, text_only = None, False
+            if teacher is not None and rng.random() < patch_fraction:
+                result = teacher.repair_many([RepairRequest(sample, frames, "")])[0]
+                if result.patch is not None:
+                    text_only = is_text_only(patched, cfg.sft.text_only_patch_share)
+                    patched += 1
+                    media = render_patch(result.patch, ClipTools(sample.path, cfg.sampling, cache), frames,
+                                         text_only_prompt if text_only else cfg.prompt)
+            prompt = encode_prompt(processor, build_prompt(sample, frames, cfg.prompt, media))
+            target = tok(sft_target(sample), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+            target = torch.cat([target, torch.tensor([tok.eos_token_id])])
+            examples.append(Example(prompt, target, media is not None, text_only))
     return examples, skipped
 
 

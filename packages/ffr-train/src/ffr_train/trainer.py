@@ -13,10 +13,13 @@ import torch
 
 from ffr_data.clips import FrameCache
 from ffr_data.config import to_dict
+from ffr_data.decode_batch import decode_samples
 from ffr_data.errors import FFRError
 from ffr_data.models import fit_sampling, load_vlm
+from ffr_data.progress import progress_bar
+from ffr_data.timing import PhaseTimer
 from ffr_data.versions import package_versions
-from ffr_teacher import build_teacher
+from ffr_teacher import RepairRequest, TeacherHealth, build_teacher
 from ffr_train.checkpoint import (
     RunDirectory,
     latest_checkpoint,
@@ -27,14 +30,12 @@ from ffr_train.checkpoint import (
 )
 from ffr_train.config import TrainConfig
 from ffr_train.data import data_order, load_split
-from ffr_train.distributed import make_accelerator, prepare_reference, zero_stage
+from ffr_train.distributed import make_accelerator, prepare_reference, rank_seed, zero_stage
 from ffr_train.engine import HFGenerationEngine
-from ffr_train.logs import RunLogger, check_trackers
+from ffr_train.logs import RunLogger, check_trackers, headline
 from ffr_train.policy import is_lora, load_student, save_final, torch_dtype
-from ffr_train.progress import progress_bar
 from ffr_train.step import StepContext, StepData, collect_step, placeholder_slots
 from ffr_train.step_metrics import rollout_rows, step_metrics
-from ffr_train.timing import PhaseTimer
 from ffr_train.update import Reference, Updater
 from ffr_train.validation import finish_validation, validation_tallies
 
@@ -75,12 +76,13 @@ class RLTrainer:
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                       betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        self.teacher = None
+        self.teacher, self.teacher_health = None, None
         if cfg.algo == "ffr":
             teacher_cfg = cfg.teacher
             if not teacher_cfg.cache_dir:
                 teacher_cfg = dataclasses.replace(teacher_cfg, cache_dir=str(self.run_dir / "teacher_cache"))
             self.teacher = build_teacher(teacher_cfg)
+            self.teacher_health = TeacherHealth(teacher_cfg.health)
         self.train_samples, dropped = load_split(cfg.data.train_file, cfg.data.video_root, cfg.data.max_train_samples)
         self.val_samples = []
         if cfg.data.val_file and Path(cfg.data.val_file).is_file():
@@ -89,11 +91,12 @@ class RLTrainer:
         zero3 = zero_stage(acc) == 3
         self.engine = HFGenerationEngine(unwrapped, self.processor.tokenizer, zero3_engine=self.model if zero3 else None)
         self.updater = Updater(acc, self.model, self.optimizer, self._reference(unwrapped), cfg.loss, cfg.optim,
-                               group_size=r.group_size, pad_id=self.processor.tokenizer.pad_token_id,
-                               token_budget=r.micro_batch_tokens, max_rows=r.micro_batch_size,
+                               pad_id=self.processor.tokenizer.pad_token_id, token_budget=r.micro_batch_tokens,
+                               max_rows=r.micro_batch_size, distill_weight=cfg.repair.distill_weight,
+                               gold_weight=cfg.repair.gold_weight,
                                placeholders=placeholder_slots(self.processor, cfg, self.train_samples[0]))
         # Each rank draws its own rollouts; the seed stays a function of (seed, rank), so runs are reproducible.
-        set_seed(cfg.seed + acc.process_index)
+        set_seed(rank_seed(cfg.seed, acc.process_index))
         self.cache = FrameCache()
         self.timer = PhaseTimer()
         self.logger = RunLogger(self.run_dir, acc, project=cfg.logging.project, config=to_dict(cfg),
@@ -104,6 +107,8 @@ class RLTrainer:
         self.history: list[dict[str, float]] = []
         self.dropped_rows = dropped
         self.skipped_samples = 0
+        if self.teacher is not None and cfg.teacher.startup_probe and acc.is_main_process:
+            self._probe_teacher()
         if resume:
             self._resume()
         elif acc.is_main_process:
@@ -154,8 +159,28 @@ class RLTrainer:
         start = (step * acc.num_processes + acc.process_index) * p
         return [self.train_samples[i] for i in data_order(len(self.train_samples), self.cfg.seed, start, p)]
 
+    def _probe_teacher(self) -> None:
+        """One real repair before step 1: a teacher that cannot repair (wrong model name, a template without tools,
+        no server) stops the run here with the reason, instead of silently turning FFR into GRPO."""
+        batch = decode_samples(self.train_samples[:8], self.cfg.sampling, self.cache)
+        if not batch.samples:
+            raise FFRError(f"{self.cfg.data.train_file}: none of the first training videos decodes "
+                           f"({batch.skipped[0].reason})")
+        wrong = "<think>I could not tell from the video.</think><answer>none</answer>"
+        self.teacher.probe(RepairRequest(batch.samples[0], batch.frames[0], wrong))
+
+    def _while_teacher_works(self, settled_rows: list) -> None:
+        """What a step does while the teacher answers: frozen log-probs of the rows trained whatever it says, and the
+        next step's videos decoded into the frame cache."""
+        with self.timer.phase("frozen_logprobs"):
+            self.updater.prepare(settled_rows)
+        if self.step + 1 < self.cfg.optim.steps:
+            with self.timer.phase("prefetch"):
+                decode_samples(self._samples_for(self.step + 1), self.cfg.sampling, self.cache)
+
     def _context(self) -> StepContext:
-        return StepContext(self.cfg, self.engine, self.processor, self.teacher, self.cache, self.timer)
+        overlap = self._while_teacher_works if self.cfg.repair.overlap and self.teacher is not None else None
+        return StepContext(self.cfg, self.engine, self.processor, self.teacher, self.cache, self.timer, overlap)
 
     def train_step(self) -> dict[str, float]:
         self.timer = PhaseTimer()
@@ -164,9 +189,12 @@ class RLTrainer:
         teacher_before = self.teacher.metrics.snapshot() if self.teacher else None
         data: StepData = collect_step(self._context(), self._samples_for(self.step))
         self.skipped_samples += len(data.skipped)
+        if self.teacher_health is not None:
+            self.teacher_health.record(data.teacher.results)  # stops the run when the teacher has stopped working
         with self.timer.phase("update"):
             self._updating = True
-            stats = self.updater.update(data.slots, self.step)  # every rank, with or without slots of its own
+            # every rank, with or without slots of its own
+            stats = self.updater.update(data.slots, self.step, data.distill, data.gold)
             self._updating = False
         self.engine.sync_weights()
         elapsed = time.perf_counter() - started
@@ -206,7 +234,7 @@ class RLTrainer:
                         self.history[-1].update(val)
                     if self.step % cfg.checkpoint.every == 0:
                         self.save()
-                    bar.advance(metrics)
+                    bar.advance(info=headline(metrics))
         except KeyboardInterrupt:
             if self._updating:  # weights may be half-updated: keep the last periodic checkpoint
                 log.warning("interrupted inside the optimizer update; resume from the last periodic checkpoint")

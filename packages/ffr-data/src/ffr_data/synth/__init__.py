@@ -1,6 +1,6 @@
-"""The built-in synthetic evidence benchmark: short procedurally generated videos with questions whose answer hangs
-on a brief or small event that the student's own frames show, but not clearly; every question carries ground-truth
-evidence (windows, regions, sampled frames) for the annotation teacher.
+"""The built-in synthetic evidence benchmark (docs/tiny-student.md): short procedurally generated videos with questions
+whose answer hangs on a brief or small event that the student's own frames show, but not clearly; every question
+carries ground-truth evidence (windows, regions, sampled frames) for the annotation teacher.
 
 Two presets: ``default`` (the original benchmark: 4-way multiple choice, train/val/test/warmup) and ``fair``
 (disjoint sft/rl/val/test questions, larger answer spaces, patches that point without giving the answer away).

@@ -11,7 +11,6 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from ffr_data.config import to_dict
 from ffr_data.errors import FFRError
+from ffr_data.progress import progress_bar
 from ffr_data.schema import parse_sample
 from ffr_data.synth.config import ALL_SPLITS, SynthConfig, presets
 from ffr_data.synth.generate import (
@@ -131,14 +131,6 @@ def _write_split(path: Path, outcomes: list[QuestionOutcome]) -> None:
     tmp.replace(path)
 
 
-def _progress(enabled: bool, total: int):
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("synthetic benchmark"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-
-
 def generate_benchmark(out_dir: str | Path, cfg: SynthConfig | None = None, counts: Mapping[str, int] | None = None,
                        seed: int = 0, *, workers: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Write the benchmark into ``out_dir`` (replacing an earlier one there) and return its report."""
@@ -154,12 +146,10 @@ def generate_benchmark(out_dir: str | Path, cfg: SynthConfig | None = None, coun
     _write_json(out_dir / CONFIG, to_dict(cfg))
     specs = [spec for split in cfg.splits for spec in plan_split(split, counts[split], cfg, seed)]
     outcomes: list[QuestionOutcome] = []
-    with _progress(progress, len(specs)) as bar:
-        task = bar.add_task("questions", total=len(specs)) if bar is not None else None
+    with progress_bar(progress, "synthetic benchmark", len(specs), unit="questions") as bar:
         for outcome in make_questions(specs, cfg, seed, out_dir, workers):
             outcomes.append(outcome)
-            if bar is not None:
-                bar.advance(task)
+            bar.advance()
     remade = resolve_duplicates(outcomes, cfg, seed, out_dir)
     by_split = {split: [o for o in outcomes if o.spec.split == split] for split in cfg.splits}
     for split, items in by_split.items():

@@ -8,7 +8,7 @@ from typing import Literal
 from ffr_data.config import Check, each, field, in_range, non_negative, one_of, positive, probability
 from ffr_data.sampling import FrameSamplingConfig
 
-# Fixed option order per family: the tiny student cannot learn shuffled options (docs/feasibility.md).
+# Fixed option order per family: the tiny student cannot learn shuffled options (docs/tiny-student.md).
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (235, 45, 40),
     "green": (40, 205, 60),

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ffr_data.errors import FFRError, SchemaError
+from ffr_data.errors import SchemaError
+from ffr_data.registry import Registry, RegistryError
 from ffr_data.schema import read_text_file
 from ffr_eval.aggregate import AggregationSpec
 
@@ -63,12 +64,11 @@ class Benchmark:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-BENCHMARKS: dict[str, Benchmark] = {}
+BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
 
 
 def register(benchmark: Benchmark) -> Benchmark:
-    BENCHMARKS[benchmark.name] = benchmark
-    return benchmark
+    return BENCHMARKS.add(benchmark.name, benchmark)
 
 
 def _spelling(name: str) -> str:
@@ -85,7 +85,7 @@ def get_benchmark(name: str, extra: dict[str, Benchmark] | None = None) -> Bench
     for bench in known.values():
         if wanted in {_spelling(spelling) for spelling in (bench.name, bench.title, *bench.dirnames)}:
             return bench
-    raise FFRError(f"unknown benchmark {name!r} (known: {', '.join(sorted(known))})")
+    raise RegistryError.unknown(BENCHMARKS.kind, name, known)
 
 
 # --- helpers for native loaders ----------------------------------------------------------------------------------

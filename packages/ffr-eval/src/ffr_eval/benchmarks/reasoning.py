@@ -1,4 +1,4 @@
-"""Video-reasoning benchmarks: MMVU, VSI-Bench, VideoMMMU, Video-Holmes (native layouts in docs/benchmarks.md)."""
+"""Video-reasoning benchmarks: MMVU, VSI-Bench, VideoMMMU, Video-Holmes (native layouts: the ffr-eval README)."""
 
 from __future__ import annotations
 

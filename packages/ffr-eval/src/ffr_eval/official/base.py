@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ffr_data.registry import Registry
 from ffr_data.schema import Sample
 from ffr_eval.aggregate import ScoredItem
 from ffr_eval.item_scoring import ItemScore
@@ -39,12 +40,11 @@ class OfficialScorer:
     headline: tuple[tuple[str, str], ...]
 
 
-SCORERS: dict[str, OfficialScorer] = {}
+SCORERS: Registry[OfficialScorer] = Registry("official scorer")
 
 
 def register(scorer: OfficialScorer) -> OfficialScorer:
-    SCORERS[scorer.key] = scorer
-    return scorer
+    return SCORERS.add(scorer.key, scorer)
 
 
 def official_scores(items: Sequence[ScoredItem]) -> list[ItemScore]:

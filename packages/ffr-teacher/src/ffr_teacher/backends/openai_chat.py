@@ -21,6 +21,7 @@ from ffr_teacher.tools import ToolCall, ToolExecutor, parse_json_arguments
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRYABLE = frozenset({"timeout", "connection", "rate_limited", "http_5xx"})
+CONNECT_TIMEOUT_S = 10.0
 
 
 def classify_error(exc: BaseException) -> tuple[str, str] | None:
@@ -112,6 +113,30 @@ def _wire_part(part: dict[str, Any], image_format: str, jpeg_quality: int) -> di
     return {"type": "image_url", "image_url": {"url": part["url"]}}
 
 
+def read_completion(response: Any) -> ChatReply:
+    """A ChatReply from a chat completion. A server-side reasoning parser (vLLM ``--reasoning-parser``) moves the
+    model's thinking to ``reasoning_content`` / ``reasoning``; it comes back as the ``<think>`` analysis."""
+    if not getattr(response, "choices", None):
+        raise TeacherFailure("no_json", "the completion has no choices")
+    choice = response.choices[0]
+    message = choice.message
+    calls = []
+    for number, native in enumerate(message.tool_calls or []):
+        function = getattr(native, "function", None)
+        arguments, error = parse_json_arguments(getattr(function, "arguments", None))
+        calls.append(ToolCall(str(native.id or f"call_{number}"), str(getattr(function, "name", "?")), arguments,
+                              error))
+    text = message.content or ""
+    if not isinstance(text, str):
+        raise TypeError("message.content is not a string")
+    reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+    if isinstance(reasoning, str) and reasoning.strip() and "<think>" not in text:
+        text = f"<think>{reasoning.strip()}</think>\n{text}"
+    usage = response.usage
+    return ChatReply(text, calls, choice.finish_reason, int(getattr(usage, "prompt_tokens", 0) or 0),
+                     int(getattr(usage, "completion_tokens", 0) or 0))
+
+
 class OpenAIChat:
     """One chat completion against an OpenAI-compatible endpoint. The API key stays inside the client."""
 
@@ -123,8 +148,10 @@ class OpenAIChat:
         self.native_tools = cfg.tool_mode == "native"
         self.metrics = metrics
         # No key is fine for a local server without auth; the client needs a non-empty string.
+        timeout = cfg.request_timeout_s  # a dead host fails at connect; a live one gets the whole budget to answer
         self._client = openai.OpenAI(base_url=self.base_url, api_key=resolved_api_key(cfg) or "EMPTY",
-                                     timeout=cfg.timeout_s, max_retries=0)
+                                     timeout=openai.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)),
+                                     max_retries=0)
 
     def __repr__(self) -> str:
         return f"OpenAIChat(base_url={self.base_url!r}, model={self.model!r})"
@@ -139,17 +166,10 @@ class OpenAIChat:
             kwargs["tools"] = tools
         on_retry = self.metrics.record_retry if self.metrics else None
         response = call_with_retries(lambda: self._request(kwargs), self.cfg, on_retry)
-        if not getattr(response, "choices", None):
-            raise TeacherFailure("no_json", "the completion has no choices")
-        choice = response.choices[0]
-        calls = []
-        for number, native in enumerate(choice.message.tool_calls or []):
-            function = getattr(native, "function", None)
-            arguments, error = parse_json_arguments(getattr(function, "arguments", None))
-            calls.append(ToolCall(native.id or f"call_{number}", getattr(function, "name", "?"), arguments, error))
-        usage = response.usage
-        return ChatReply(choice.message.content or "", calls, choice.finish_reason,
-                         int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0))
+        try:
+            return read_completion(response)
+        except (AttributeError, TypeError, IndexError, KeyError, ValueError):  # a 200 that is not a completion
+            raise TeacherFailure("no_json", f"the reply is not a chat completion: {str(response)[:200]!r}") from None
 
     def _request(self, kwargs: dict[str, Any]) -> Any:
         if self.metrics:
