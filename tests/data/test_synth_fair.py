@@ -4,6 +4,7 @@ meta (decoy windows, answer cells) checked on the decoded videos, determinism; a
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
@@ -116,7 +117,7 @@ def test_count_patches_point_at_a_constant_number_of_windows_and_decoys_are_empt
         pointing = r["meta"]["pointing"]
         windows = sorted(r["evidence"]["windows"] + pointing["decoy_windows"])
         assert pointing["regions"] is False and len(windows) == 7
-        assert all(a[1] < b[0] for a, b in zip(windows, windows[1:], strict=False))  # disjoint, never touching
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(windows))  # disjoint, never touching
         path = str(folder / r["path"])
         cache = FrameCache()
         frames = sample_frames(path, student_sampling(), cache)
@@ -204,3 +205,17 @@ def test_cli_fair_preset(tmp_path):
     assert report["counts"] == {"sft": 4, "rl": 4, "val": 0, "test": 4, "warmup": 4} and report["preset"] == "fair"
     wrong = CliRunner().invoke(app, ["synth", "--preset", "fair", "--out", str(tmp_path / "w"), "--train", "4"])
     assert wrong.exit_code != 0 and "unknown split 'train'" in str(wrong.exception)
+
+
+def test_config_differences_reads_missing_keys_as_their_defaults_also_in_nested_sections():
+    from ffr_data.config import to_dict
+    from ffr_data.synth import config_differences
+
+    saved = to_dict(fair_config())
+    del saved["sampling"]["decode_workers"]  # a field added after the benchmark was written
+    del saved["pointing"]
+    assert config_differences(saved, fair_config()) == ["pointing"]  # the fair preset's pointing is not the default
+    saved["pointing"] = True
+    assert config_differences(saved, fair_config()) == []
+    saved["sampling"]["max_pixels"] = 12544
+    assert config_differences(saved, fair_config()) == ["sampling"]

@@ -53,9 +53,16 @@ def preset_name(cfg: SynthConfig) -> str | None:
 def config_differences(saved: Mapping[str, Any], cfg: SynthConfig) -> list[str]:
     """Keys where a saved config (``synth_config.json``, the report's ``config``) differs from ``cfg``. A key the
     saved config lacks was added later with a default that reproduces the older benchmark, so it counts as that
-    default."""
+    default; the same holds inside nested sections (``sampling.decode_workers`` came after the first benchmarks)."""
     current, defaults = to_dict(cfg), to_dict(SynthConfig())
-    return sorted(k for k, v in current.items() if saved.get(k, defaults[k]) != v)
+
+    def saved_value(key: str) -> Any:
+        value = saved.get(key, defaults[key])
+        if isinstance(value, Mapping) and isinstance(defaults[key], Mapping):
+            return {**defaults[key], **value}
+        return value
+
+    return sorted(k for k, v in current.items() if saved_value(k) != v)
 
 
 def resolve_counts(counts: Mapping[str, int] | None, cfg: SynthConfig | None = None) -> dict[str, int]:
