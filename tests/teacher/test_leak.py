@@ -6,8 +6,9 @@ import pytest
 
 from ffr_data.patch import EvidencePatch, PatchRegion
 from ffr_data.schema import parse_sample
+from ffr_data.synth import cell_names
 from ffr_teacher import LeakGuardConfig, answer_forms, find_leak, patch_leak
-from ffr_teacher.backends.annotation import DEFAULT_GUIDANCE, FAMILY_GUIDANCE, NO_GT_GUIDANCE
+from ffr_teacher.backends.annotation import DEFAULT_GUIDANCE, FAMILY_GUIDANCE, NO_GT_GUIDANCE, POINTING_GUIDANCE
 from ffr_teacher.leak import text_leak
 
 CFG = LeakGuardConfig()
@@ -152,3 +153,65 @@ def test_count_structure_leaks_when_the_number_of_windows_is_the_answer():
     assert patch_leak(one_span, sample, CFG) is None
     assert patch_leak(three, sample, LeakGuardConfig(count_structure=False)) is None
     assert patch_leak(three, make(SHAPES, "C"), CFG) is None  # not a numeric answer
+
+
+# --- regions against the answer cells a row declares (meta.answer_cells: the fair synthetic location rows) -----------
+
+NINE = [f"{'ABCDEFGHI'[i]}. {name}" for i, name in enumerate(cell_names(3, 3))]
+THIRDS = (0.0, 1 / 3, 2 / 3, 1.0)
+GRID = [[THIRDS[c], THIRDS[r], THIRDS[c + 1], THIRDS[r + 1]] for r in range(3) for c in range(3)]
+
+
+def grid_sample(answer: str, cells=GRID):
+    meta = {"family": "location"} if cells is None else {"family": "location", "answer_cells": cells}
+    return parse_sample({"problem_id": "g", "path": "v.mp4", "problem_type": "multiple choice",
+                         "problem": "Where did the brief flash appear?", "options": NINE,
+                         "solution": f"<answer>{answer}</answer>", "meta": meta})
+
+
+def boxed(*boxes, label: str = "") -> EvidencePatch:
+    return EvidencePatch("spatial", "Watch the cited moment closely.", ((1.0, 1.25),),
+                         regions=tuple(PatchRegion(b, 1.1, label) for b in boxes))
+
+
+def test_a_region_that_places_the_answer_in_its_cell_is_rejected():
+    centre = grid_sample("E")
+    leak = patch_leak(boxed((0.40, 0.40, 0.60, 0.60)), centre, CFG)
+    assert leak.kind == "region" and leak.detail == "region 0 lies in the answer's cell (100% of its area)"
+    mostly = patch_leak(boxed((0.10, 0.10, 0.30, 0.30), (0.36, 0.30, 0.64, 0.64)), centre, CFG)  # 2nd box: 90 %
+    assert mostly.kind == "region" and mostly.detail.startswith("region 1 ")
+    assert patch_leak(boxed((0.40, 0.40, 0.60, 0.60)), centre, LeakGuardConfig(enabled=False)) is None
+
+
+@pytest.mark.parametrize("box", [
+    (0.0, 0.0, 0.66, 0.66),  # coarse: four cells, a quarter of it in the answer's
+    (0.45, 0.40, 0.9, 0.6),  # straddling two cells: about half in the answer's
+    (0.05, 0.05, 0.30, 0.30),  # inside another cell: misleading, but it gives nothing away
+])
+def test_regions_that_do_not_determine_the_cell_pass(box):
+    assert patch_leak(boxed(box), grid_sample("E"), CFG) is None
+
+
+def test_without_declared_cells_boxes_are_not_judged():
+    assert patch_leak(boxed((0.40, 0.40, 0.60, 0.60)), grid_sample("E", cells=None), CFG) is None
+
+
+def test_a_label_naming_the_cell_is_rejected_whatever_the_box():
+    leak = patch_leak(boxed((0.0, 0.0, 1.0, 1.0), label="the centre"), grid_sample("E"), CFG)
+    assert leak.kind == "option_text"
+    assert patch_leak(boxed((0.0, 0.0, 1.0, 1.0), label="an area to inspect"), grid_sample("E"), CFG) is None
+
+
+def test_unusable_answer_cells_fail_closed():
+    short = patch_leak(boxed((0.0, 0.0, 0.9, 0.9)), grid_sample("E", cells=GRID[:4]), CFG)
+    assert short.kind == "region" and "meta.answer_cells must hold one box per option (9)" in short.detail
+    bad = patch_leak(boxed((0.0, 0.0, 0.9, 0.9)), grid_sample("E", cells=[*GRID[:2], "middle", *GRID[3:]]), CFG)
+    assert bad.kind == "region" and "meta.answer_cells[2] must be [x1, y1, x2, y2]" in bad.detail
+
+
+@pytest.mark.parametrize("text", POINTING_GUIDANCE.values())
+def test_pointing_guidance_names_no_cell_and_no_number(text):
+    for answer in "ABCDEFGHI":
+        assert kind(text, grid_sample(answer)) is None
+    for count in range(1, 7):
+        assert kind(text, make([], str(count), "numerical")) is None

@@ -30,30 +30,39 @@ def synth_command(
     overrides: list[str] = typer.Argument(None, help="SynthConfig key=value overrides, e.g. flash_contrast=0.3 "
                                                      "sampling.num_frames=16 (see --list-keys)."),
     out: Path = typer.Option(Path("data/synth"), "--out", help="Output folder."),
-    train: int = typer.Option(1024, "--train", min=0, help="Training questions (hard)."),
-    val: int = typer.Option(128, "--val", min=0, help="Validation questions (hard)."),
-    test: int = typer.Option(256, "--test", min=0, help="Test questions (hard)."),
-    warmup: int = typer.Option(512, "--warmup", min=0, help="Warm-up questions (easy: the SFT curriculum's first stage)."),
+    preset: str = typer.Option("default", "--preset", help="default: the original benchmark (train/val/test/warmup); "
+                                                           "fair: disjoint sft/rl/val/test questions, larger answer "
+                                                           "spaces, pointing patches (README, the fair setting)."),
+    train: int = typer.Option(None, "--train", min=0, help="Training questions (hard; default preset: 1024)."),
+    sft: int = typer.Option(None, "--sft", min=0, help="SFT questions (hard; fair preset: 1024)."),
+    rl: int = typer.Option(None, "--rl", min=0, help="RL questions (hard; fair preset: 1024)."),
+    val: int = typer.Option(None, "--val", min=0, help="Validation questions (hard; default 128, fair 512)."),
+    test: int = typer.Option(None, "--test", min=0, help="Test questions (hard; default 256, fair 2400)."),
+    warmup: int = typer.Option(None, "--warmup", min=0, help="Warm-up questions (easy: the SFT curriculum's first "
+                                                              "stage; 512)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Benchmark seed; the same seed and config give the same bytes."),
-    config: Path = typer.Option(None, "--config", help="YAML file of SynthConfig keys."),
+    config: Path = typer.Option(None, "--config", help="YAML file of SynthConfig keys (over the preset's)."),
     workers: int = typer.Option(None, "--workers", min=1, help="Worker processes (default: the CPU count, at most 8)."),
     list_keys: bool = typer.Option(False, "--list-keys", help="Print every SynthConfig key with its default and help."),
 ) -> None:
-    """Generate the synthetic evidence benchmark: DIR/{train,val,test,warmup}.jsonl, DIR/videos/, the resolved
-    config (synth_config.json) and the self-check report (synth_report.json)."""
+    """Generate the synthetic evidence benchmark: DIR/<split>.jsonl for each split of the preset, DIR/videos/, the
+    resolved config (synth_config.json) and the self-check report (synth_report.json)."""
     from ffr_data.synth import SynthConfig, generate_benchmark
+    from ffr_data.synth import preset as get_preset
 
     if list_keys:
         console.print(_keys_table(SynthConfig))
         return
-    cfg = resolve(SynthConfig(), config, list(overrides or []))
-    counts = {"train": train, "val": val, "test": test, "warmup": warmup}
+    chosen = get_preset(preset)
+    cfg = resolve(chosen.config, config, list(overrides or []))
+    given = {"train": train, "sft": sft, "rl": rl, "val": val, "test": test, "warmup": warmup}
+    counts = {split: n for split, n in given.items() if n is not None}
     report = generate_benchmark(out, cfg, counts, seed, workers=workers)
-    table = Table("split", "difficulty", "questions", "answers A/B/C/D", "attempts", "rejections", "patch clearer",
-                  title=f"synthetic benchmark in {out} ({report['seconds']:.1f} s)")
+    table = Table("split", "difficulty", "questions", "answers", "attempts", "rejections", "patch clearer",
+                  title=f"synthetic benchmark in {out} ({preset} preset, {report['seconds']:.1f} s)")
     for split, info in report["splits"].items():
         check = info["self_check"]
-        answers = "/".join(str(info["answers"].get(letter, 0)) for letter in "ABCD")
+        answers = "/".join(str(n) for n in info["answers"].values())
         rejections = ", ".join(f"{k} {v}" for k, v in check["rejections"].items()) or "0"
         table.add_row(split, str(info["difficulty"]), str(info["questions"]), answers, str(check["attempts"]),
                       rejections, f"{check['patch_clearer']}/{check['decisive_shapes_checked']}")

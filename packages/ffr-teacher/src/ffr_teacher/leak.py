@@ -15,6 +15,12 @@ A field leaks when it contains, for the sample's gold answer:
 
 A patch also leaks by its **structure** when the answer is a count n >= 2 and it cites exactly n windows or n
 regions (the blind test: a reader who never saw the video could count them).
+
+And it leaks by a **region** when the sample says where each option lies (``meta.answer_cells``: one normalised box
+per option, as the synthetic benchmark's location questions do) and a cited box has most of its area
+(``REGION_CELL_SHARE``) inside the gold option's cell: the coordinates alone would answer "where". A box spread over
+several cells narrows the answer without determining it and passes; so does a box that sits in a wrong cell.
+Unusable ``answer_cells`` fail closed (the patch is rejected, the reason names the field).
 """
 
 from __future__ import annotations
@@ -75,7 +81,7 @@ class AnswerForms:
 
 @dataclass(frozen=True)
 class Leak:
-    kind: str  # letter | option_text | paraphrase | number | reveal_phrase
+    kind: str  # letter | option_text | paraphrase | number | reveal_phrase | count_structure | region
     field: int  # index into the checked texts
     detail: str
 
@@ -255,9 +261,65 @@ def structure_leak(patch: EvidencePatch, forms: AnswerForms) -> str | None:
     return None
 
 
+REGION_CELL_SHARE = 0.8  # a box with at least this share of its area in the gold option's cell places the answer
+
+
+def _area(box: Sequence[float]) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
+def answer_cells(sample: Sample) -> list[tuple[float, ...]] | None:
+    """The sample's ``meta.answer_cells`` (one [x1, y1, x2, y2] box per option), None when it has none; ValueError
+    naming the problem when they are unusable."""
+    cells = sample.meta.get("answer_cells") if isinstance(sample.meta, dict) else None
+    if cells is None:
+        return None
+    if not isinstance(cells, list) or len(cells) != len(sample.options):
+        raise ValueError(f"meta.answer_cells must hold one box per option ({len(sample.options)})")
+    boxes = []
+    for i, cell in enumerate(cells):
+        if not (isinstance(cell, list) and len(cell) == 4 and all(isinstance(v, int | float) and
+                                                                  not isinstance(v, bool) for v in cell)):
+            raise ValueError(f"meta.answer_cells[{i}] must be [x1, y1, x2, y2]")
+        boxes.append(tuple(float(v) for v in cell))
+    return boxes
+
+
+def _option_letter(option: str) -> str | None:
+    try:
+        return parse_option(option)[0]
+    except ValueError:
+        return None
+
+
+def region_leak(patch: EvidencePatch, sample: Sample) -> str | None:
+    """What places the answer when a cited region lies (``REGION_CELL_SHARE`` of its area) inside the gold option's
+    cell of ``meta.answer_cells``; None when no region does or the sample declares no cells."""
+    if not patch.regions:
+        return None
+    try:
+        cells = answer_cells(sample)
+    except ValueError as exc:
+        return f"cannot check regions: {exc}"
+    letter = answer_forms(sample).letter
+    if cells is None or letter is None:
+        return None
+    letters = [_option_letter(o) for o in sample.options]
+    gold = cells[letters.index(letter)] if letter in letters else None
+    for i, region in enumerate(patch.regions):
+        area = _area(region.box)
+        if gold is not None and area > 0 and _overlap(region.box, gold) / area >= REGION_CELL_SHARE:
+            return f"region {i} lies in the answer's cell ({_overlap(region.box, gold) / area:.0%} of its area)"
+    return None
+
+
 def patch_leak(patch: EvidencePatch, sample: Sample, cfg: LeakGuardConfig) -> Leak | None:
-    """The leak in ``patch`` (guidance, region labels, and the count of its windows and regions) for ``sample``'s
-    answer, or None; None when the guard is disabled."""
+    """The leak in ``patch`` (guidance, region labels, the count of its windows and regions, and its region boxes
+    against ``meta.answer_cells``) for ``sample``'s answer, or None; None when the guard is disabled."""
     if not cfg.enabled:
         return None
     forms = answer_forms(sample)
@@ -266,4 +328,8 @@ def patch_leak(patch: EvidencePatch, sample: Sample, cfg: LeakGuardConfig) -> Le
         structure = structure_leak(patch, forms)
         if structure:
             return Leak("count_structure", -1, structure)
+    if found is None:
+        placed = region_leak(patch, sample)
+        if placed:
+            return Leak("region", -1, placed)
     return found

@@ -20,6 +20,8 @@ class DataConfig:
     video_root: str | None = field(None, help="Root for relative video paths; default: each data file's folder.")
     synthesize_if_missing: bool = field(True, help="Generate the synthetic benchmark when train_file is missing "
                                                    "and lives under a synth folder (the default run).")
+    synth_preset: Literal["default", "fair"] = field("default", help="Which synthetic benchmark preset to generate then (default or fair; "
+                                              "see ffr data synth --preset).")
     max_train_samples: int | None = field(None, help="Use only the first N training rows.", check=positive)
     max_eval_samples: int | None = field(256, help="Evaluate on at most N validation rows.", check=positive)
 
@@ -173,6 +175,14 @@ class SFTConfig:
     max_grad_norm: float = field(1.0, help="SFT gradient clipping (1.0: docs/tiny-student.md).", check=positive)
     patch_fraction: float = field(0.3, help="Share of stage-2 examples shown with an evidence patch, so the student "
                                             "learns to read patches.", check=probability)
+    text_only_patch_share: float = field(0.0, help="Share of those patched examples rendered as text only (the "
+                                                   "prompt.patch_visuals=false rendering RL's text-only ablation "
+                                                   "uses), every 1/share-th patched example; the rest carry the "
+                                                   "full rendering (text + dense frames + zoomed crops).",
+                                         check=probability)
+    train_file: str | None = field(None, help="Stage-2 rows (None: data.train_file). Set it to train SFT and RL on "
+                                              "disjoint questions (the fair preset's sft split; RL reads "
+                                              "data.train_file).")
     rehearsal_share: float = field(0.25, help="Share of each stage-2 batch drawn from the warm-up examples, so the "
                                               "grounding learned on easy questions is not forgotten on the hard ones.",
                                    check=probability)

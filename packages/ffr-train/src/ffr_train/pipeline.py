@@ -16,33 +16,41 @@ log = logging.getLogger(__name__)
 
 
 def ensure_data(cfg: TrainConfig) -> None:
-    """Generate the synthetic benchmark when the training file is missing and lives in a synth folder."""
+    """Generate the synthetic benchmark (preset ``data.synth_preset``) when the training file is missing and lives
+    in a synth folder."""
     train = Path(cfg.data.train_file)
     if train.is_file():
         _warn_if_stale_benchmark(train.parent)
         return
     if not (cfg.data.synthesize_if_missing and "synth" in train.parent.name):
         raise FFRError(f"{train}: training file not found")
-    from ffr_data.synth import ensure_benchmark
+    from ffr_data.synth import ensure_benchmark, preset
 
-    log.info("generating the synthetic benchmark in %s", train.parent)
-    ensure_benchmark(train.parent, seed=0)
+    log.info("generating the synthetic benchmark (%s preset) in %s", cfg.data.synth_preset, train.parent)
+    if cfg.data.synth_preset == "default":
+        ensure_benchmark(train.parent, seed=0)
+    else:
+        chosen = preset(cfg.data.synth_preset)
+        ensure_benchmark(train.parent, chosen.config, chosen.counts, seed=0)
+    if not train.is_file():
+        raise FFRError(f"{train}: not a split of the {cfg.data.synth_preset} preset generated in {train.parent}")
 
 
 def _warn_if_stale_benchmark(folder: Path) -> None:
-    """A synthetic benchmark generated with other settings than this version's defaults is used as it is (it may be
-    deliberate), but never silently: the differing settings are named."""
-    from ffr_data.config import to_dict
-    from ffr_data.synth import SynthConfig, read_report
+    """A synthetic benchmark generated with other settings than this version's preset of the same splits (default
+    or fair) is used as it is (it may be deliberate), but never silently: the differing settings are named."""
+    from ffr_data.synth import config_differences, presets, read_report
 
     report = read_report(folder)
     if report is None:
         return
-    current = to_dict(SynthConfig())
-    differ = sorted(k for k, v in current.items() if report.get("config", {}).get(k) != v)
+    saved = report.get("config", {})
+    known = list(presets().values())
+    baseline = next((p for p in known if p.config.splits == saved.get("splits", known[0].config.splits)), known[0])
+    differ = config_differences(saved, baseline.config)
     if differ:
-        log.warning("%s was generated with settings that differ from this version's synth defaults (%s); delete it "
-                    "to regenerate, or keep it deliberately", folder, ", ".join(differ))
+        log.warning("%s was generated with settings that differ from this version's synth %s preset (%s); delete it "
+                    "to regenerate, or keep it deliberately", folder, baseline.name, ", ".join(differ))
 
 
 def warn_if_repair_pays_more(cfg: TrainConfig) -> None:
@@ -59,7 +67,7 @@ def _corpus(cfg: TrainConfig) -> list[str]:
     from ffr_data.prompting import format_question
 
     texts = []
-    for path in (cfg.data.train_file, cfg.data.warmup_file):
+    for path in dict.fromkeys((cfg.data.train_file, cfg.sft.train_file, cfg.data.warmup_file)):
         if path and Path(path).is_file():
             for sample in load_samples(path).samples:
                 texts += [format_question(sample), (sample.process or "") + sample.solution]

@@ -1,8 +1,10 @@
 """Supervised fine-tuning on ``process`` + ``solution`` (loss on the assistant tokens only).
 
-Used to warm the tiny student into the answer format (a two-stage curriculum: easy warm-up rows, then the task mix,
-docs/tiny-student.md) and as the paper's SFT-on-teacher-traces baseline. A share of stage-2 examples carries the
-teacher's evidence patch, rendered by the same prompt code as RL, so the student learns to read patches.
+Used to warm the tiny student into the answer format (a two-stage curriculum: easy warm-up rows, then the task mix;
+docs/tiny-student.md) and as the paper's SFT-on-teacher-traces baseline. A share of stage-2 examples
+carries the teacher's evidence patch, rendered by the same prompt code as RL, so the student learns to read patches:
+most with the full rendering (text, dense frames, zoomed crops), ``sft.text_only_patch_share`` of them as text only,
+the rendering of RL's text-only ablation, so that ablation runs on prompts the student has seen.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ class Example:
     prompt: EncodedPrompt
     target: torch.Tensor
     patched: bool
+    text_only: bool = False  # the patch was rendered as text only (prompt.patch_visuals=false)
+
+
+def is_text_only(k: int, share: float) -> bool:
+    """Whether the ``k``-th patched example (0-based) is rendered as text only: exactly ``floor(n * share)`` of the
+    first n are, spread evenly (every 1/share-th one), whatever n is."""
+    return int((k + 1) * share) > int(k * share)
 
 
 def sft_target(sample: Sample) -> str:
@@ -54,7 +63,8 @@ def encode_examples(samples: list[Sample], processor, cfg: TrainConfig, cache: F
     tok = processor.tokenizer
     rng = np.random.default_rng(seed)
     teacher = build_teacher(TeacherConfig(backend="annotation")) if patch_fraction > 0 else None
-    examples, skipped = [], 0
+    text_only_prompt = replace(cfg.prompt, patch_visuals=False)
+    examples, skipped, patched = [], 0, 0
     with progress_bar(cfg.logging.progress, f"encoding {label}", len(samples)) as bar:
         for sample in samples:
             bar.advance()
@@ -63,15 +73,18 @@ def encode_examples(samples: list[Sample], processor, cfg: TrainConfig, cache: F
                 skipped += 1
                 continue
             frames = decoded.frames[0]
-            media = None
+            media, text_only = None, False
             if teacher is not None and rng.random() < patch_fraction:
                 result = teacher.repair_many([RepairRequest(sample, frames, "")])[0]
                 if result.patch is not None:
-                    media = render_patch(result.patch, ClipTools(sample.path, cfg.sampling, cache), frames, cfg.prompt)
+                    text_only = is_text_only(patched, cfg.sft.text_only_patch_share)
+                    patched += 1
+                    media = render_patch(result.patch, ClipTools(sample.path, cfg.sampling, cache), frames,
+                                         text_only_prompt if text_only else cfg.prompt)
             prompt = encode_prompt(processor, build_prompt(sample, frames, cfg.prompt, media))
             target = tok(sft_target(sample), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
             target = torch.cat([target, torch.tensor([tok.eos_token_id])])
-            examples.append(Example(prompt, target, media is not None))
+            examples.append(Example(prompt, target, media is not None, text_only))
     return examples, skipped
 
 
@@ -134,7 +147,7 @@ def run_sft(cfg: TrainConfig) -> Path:
     pad_id = processor.tokenizer.pad_token_id
     report = {"config": to_dict(cfg), "versions": package_versions(), "stages": {}}
     stages = [("warmup", cfg.data.warmup_file, cfg.sft.warmup_steps, 0.0),
-              ("main", cfg.data.train_file, cfg.sft.main_steps, cfg.sft.patch_fraction)]
+              ("main", cfg.sft.train_file or cfg.data.train_file, cfg.sft.main_steps, cfg.sft.patch_fraction)]
     warmup_examples: list[Example] = []
     for label, path, steps, patch_fraction in stages:
         if steps <= 0 or not path:
@@ -150,6 +163,7 @@ def run_sft(cfg: TrainConfig) -> Path:
             warmup_examples = examples
         report["stages"][label] = {
             "file": str(path), "examples": len(examples), "patched_examples": sum(e.patched for e in examples),
+            "text_only_patched_examples": sum(e.text_only for e in examples),
             "dropped_rows": dropped, "skipped_videos": skipped, "steps": steps, "rehearsal_share": share, "encode_seconds": round(encode_s, 2),
             "train_seconds": round(time.perf_counter() - started - encode_s, 2),
             "loss_first": losses[0] if losses else None, "loss_last_50": float(np.mean(losses[-50:])) if losses else None,

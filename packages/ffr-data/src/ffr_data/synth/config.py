@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from ffr_data.config import field, in_range, non_negative, positive, probability
+from ffr_data.config import Check, each, field, in_range, non_negative, one_of, positive, probability
 from ffr_data.sampling import FrameSamplingConfig
 
 # Fixed option order per family: the tiny student cannot learn shuffled options (docs/tiny-student.md).
@@ -13,12 +14,31 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "green": (40, 205, 60),
     "blue": (55, 95, 255),
     "yellow": (240, 225, 40),
+    "magenta": (225, 50, 225),
+    "cyan": (40, 215, 225),
 }
-COLOUR_NAMES: tuple[str, ...] = tuple(COLOURS)
+COLOUR_NAMES: tuple[str, ...] = ("red", "green", "blue", "yellow")  # the default palette
 QUADRANTS: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
-LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
-SPLITS: tuple[str, ...] = ("train", "val", "test", "warmup")
+LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I")
+SPLITS: tuple[str, ...] = ("train", "val", "test", "warmup")  # the default preset's splits
+ALL_SPLITS: tuple[str, ...] = ("train", "val", "test", "warmup", "sft", "rl")
 DEFAULT_COUNTS: dict[str, int] = {"train": 1024, "val": 128, "test": 256, "warmup": 512}
+GRID_ROWS: dict[int, tuple[str, ...]] = {1: ("",), 2: ("top", "bottom"), 3: ("top", "middle", "bottom")}
+GRID_COLUMNS: dict[int, tuple[str, ...]] = {1: ("",), 2: ("left", "right"), 3: ("left", "centre", "right")}
+
+
+def cell_names(rows: int, cols: int) -> tuple[str, ...]:
+    """Option texts of a location grid, row by row: 2x2 gives the quadrants, 3x3 top-left ... centre ... bottom-right."""
+    names = []
+    for vertical in GRID_ROWS[rows]:
+        for horizontal in GRID_COLUMNS[cols]:
+            parts = [p for p in (vertical, horizontal) if p and not (p == "middle" and horizontal == "centre")]
+            names.append("-".join(parts) or "centre")
+    return tuple(names)
+
+
+_grid = Check(lambda v: len(v) == 2 and v[0] in GRID_ROWS and v[1] in GRID_COLUMNS and v[0] * v[1] >= 2,
+              "must be [rows, columns] with 1-3 of each and at least 2 cells")
 
 
 def student_sampling() -> FrameSamplingConfig:
@@ -37,6 +57,28 @@ class SynthConfig:
                              check=non_negative)
     families: list[str] = field(default_factory=lambda: ["order", "count", "location", "attribute"],
                                 help="Question families, used in equal shares: order, count, location, attribute.")
+    splits: list[str] = field(default_factory=lambda: list(SPLITS),
+                              help="Splits written, each from its own seeds: train/val/test/warmup (default), or "
+                                   "sft/rl/val/test/warmup (the fair preset: SFT and RL on disjoint questions).",
+                              check=each(one_of(ALL_SPLITS)))
+    # --- answer spaces and patches (the fair preset widens them; the defaults are the original benchmark) ---------
+    palette: list[str] = field(default_factory=lambda: list(COLOUR_NAMES),
+                               help="Colours in use, in option order: the options of the order and attribute "
+                                    "families (red, green, blue, yellow, magenta, cyan).",
+                               check=each(one_of(COLOURS)))
+    count_max: int = field(4, help="Counts run from 1 to this (count family).", check=in_range(2, 7))
+    count_answer: Literal["letter", "number"] = field(
+        "letter", help="letter: counts as multiple-choice options 1..count_max; number: a numerical answer "
+                       "(problem_type numerical, no options to pick from).")
+    location_grid: list[int] = field(default_factory=lambda: [2, 2],
+                                     help="[rows, columns] of the location family's answer cells (2x2: quadrants; "
+                                          "3x3: nine cells from top-left to bottom-right).", check=_grid)
+    location_size: int | None = field(None, help="Side or diameter of the location family's flash (None: "
+                                                 "flash_size).", check=positive)
+    pointing: bool = field(False, help="Rows say how a patch may cite them without giving the answer away "
+                                       "(meta.pointing: no regions for location and count, decoy windows for count "
+                                       "so that the number of cited windows is constant) and where each location "
+                                       "option lies (meta.answer_cells, for the leak guard's region rule).")
     # --- hard (train/val/test) difficulty knobs ----------------------------------------------------------------
     flash_min_frames: int = field(2, help="Shortest flash, in video frames (order, count, location).")
     flash_max_frames: int = field(3, help="Longest flash, in video frames; at most the gap between sampled frames so "
@@ -75,3 +117,50 @@ class SynthConfig:
                               check=positive)
     sampling: FrameSamplingConfig = field(default_factory=student_sampling,
                                           help="The student's frame sampling the benchmark is built around.")
+
+
+FAIR_SPLITS: tuple[str, ...] = ("sft", "rl", "val", "test", "warmup")
+# The test split is sized for about one point of standard error: sqrt(p(1-p)/n) <= 0.0102 at any accuracy p.
+FAIR_COUNTS: dict[str, int] = {"sft": 1024, "rl": 1024, "val": 512, "test": 2400, "warmup": 512}
+
+
+def fair_config() -> SynthConfig:
+    """The fair setting (README, "The fair setting"): disjoint SFT / RL / validation / test questions, answer spaces
+    where a guess rarely succeeds (six colours, counts answered as numbers 1-6, a 3x3 location grid), and rows that
+    tell the annotation teacher how to point at the evidence without a region or a window count giving the answer
+    away. Its difficulty values were chosen on the validation split (docs/results/fair-setting/)."""
+    return SynthConfig(
+        splits=list(FAIR_SPLITS),
+        palette=["red", "green", "blue", "yellow", "magenta", "cyan"],
+        count_max=6,
+        count_answer="number",
+        location_grid=[3, 3],
+        # 28 px (14 in the student's frames, one vision patch): at flash_size's 20 px the SFT student read the 3x3
+        # grid at 24 % on validation, at 28 px at 37 % (docs/results/fair-setting/).
+        location_size=28,
+        pointing=True,
+        segment_frames=2,
+    )
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named setting of the benchmark: its config and its split sizes."""
+
+    name: str
+    config: SynthConfig
+    counts: dict[str, int]
+
+
+def presets() -> dict[str, Preset]:
+    return {"default": Preset("default", SynthConfig(), dict(DEFAULT_COUNTS)),
+            "fair": Preset("fair", fair_config(), dict(FAIR_COUNTS))}
+
+
+def preset(name: str) -> Preset:
+    from ffr_data.errors import FFRError
+
+    known = presets()
+    if name not in known:
+        raise FFRError(f"unknown synthetic benchmark preset {name!r} (known: {', '.join(known)})")
+    return known[name]

@@ -20,14 +20,14 @@ import numpy as np
 from ffr_data.errors import FFRError
 from ffr_data.sampling import sample_indices, target_size
 from ffr_data.synth.check import ShapeCheck, check_question
-from ffr_data.synth.config import LETTERS, SynthConfig
+from ffr_data.synth.config import COLOURS, LETTERS, SynthConfig
 from ffr_data.synth.layout import PlanContext, plan_layout
-from ffr_data.synth.questions import FAMILIES, build_row
+from ffr_data.synth.questions import FAMILIES, build_row, option_count
 from ffr_data.synth.render import render_frames, write_mp4
 from ffr_data.video import VideoInfo
 
-SPLIT_KEYS = {"train": 0, "val": 1, "test": 2, "warmup": 3}
-SPLIT_DIFFICULTY = {"train": "hard", "val": "hard", "test": "hard", "warmup": "easy"}
+SPLIT_KEYS = {"train": 0, "val": 1, "test": 2, "warmup": 3, "sft": 4, "rl": 5}
+SPLIT_DIFFICULTY = {"train": "hard", "val": "hard", "test": "hard", "warmup": "easy", "sft": "hard", "rl": "hard"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,17 @@ def validate_config(cfg: SynthConfig) -> None:
     for name in ("flash_contrast", "small_contrast", "distractor_contrast"):
         if not 0 < getattr(cfg, name) <= 1:
             raise FFRError(f"synth config '{name}': must be in (0, 1], got {getattr(cfg, name)}")
+    if not cfg.splits or len(set(cfg.splits)) != len(cfg.splits) or not set(cfg.splits) <= set(SPLIT_KEYS):
+        raise FFRError(f"synth config 'splits': {cfg.splits} must name distinct splits of {', '.join(SPLIT_KEYS)}")
+    if len(set(cfg.palette)) != len(cfg.palette) or len(cfg.palette) < 2 or not set(cfg.palette) <= set(COLOURS):
+        raise FFRError(f"synth config 'palette': {cfg.palette} must name at least 2 distinct colours of "
+                       f"{', '.join(COLOURS)}")
+    too_many = {f: option_count(f, cfg) for f in cfg.families if option_count(f, cfg) > len(LETTERS)}
+    if too_many:
+        raise FFRError(f"synth config: more options than letters A-{LETTERS[-1]} in {too_many}")
+    if cfg.pointing and cfg.count_max >= len(student_view(cfg)[0]):
+        raise FFRError("synth config: with pointing, count_max must stay below the number of sampled frames (a "
+                       "count patch cites count_max + 1 windows, one per sampled frame)")
 
 
 def question_seed(seed: int, split: str, index: int, attempt: int) -> int:
@@ -85,10 +96,12 @@ def question_seed(seed: int, split: str, index: int, attempt: int) -> int:
 
 
 def plan_split(split: str, count: int, cfg: SynthConfig, seed: int) -> list[QuestionSpec]:
-    """Families in equal shares, answers cycling over A-D within each family and, shifted by the family's position,
-    over the split too (so a split of 8 still has every letter twice); then shuffled."""
+    """Families in equal shares, answers cycling over each family's options and, shifted by the family's position,
+    over the split too (so a split of 8 still has every letter of the 4-option families twice); then shuffled."""
     n_families = len(cfg.families)
-    pairs = [(cfg.families[i % n_families], (i // n_families + i % n_families) % len(LETTERS)) for i in range(count)]
+    n_options = {family: option_count(family, cfg) for family in cfg.families}
+    pairs = [(family, (i // n_families + i % n_families) % n_options[family])
+             for i, family in ((i, cfg.families[i % n_families]) for i in range(count))]
     order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_KEYS[split],))).permutation(count)
     return [QuestionSpec(split, k, *pairs[int(j)]) for k, j in enumerate(order)]
 

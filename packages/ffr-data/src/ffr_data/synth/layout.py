@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from ffr_data.synth.config import COLOUR_NAMES, SynthConfig
+from ffr_data.synth.config import SynthConfig
 
 DIFFICULTIES = ("hard", "easy")
 
@@ -48,6 +48,9 @@ class Layout:
     difficulty: str
     answer: int  # 0-based option index
     shapes: tuple[Shape, ...]
+    # Empty stretches (frame ranges, each over one sampled frame) a pointing patch cites beside the real events, so
+    # the number of cited windows says nothing about a count (SynthConfig.pointing).
+    decoys: tuple[tuple[int, int], ...] = ()
 
     def signature(self) -> tuple:
         """What makes two questions the same: family and every shape's colour, form, place, size and timing."""
@@ -86,10 +89,21 @@ def _position(rng: np.random.Generator, cfg: SynthConfig, size: int, area: tuple
     return int(rng.integers(lo_x, hi_x + 1)), int(rng.integers(lo_y, hi_y + 1))
 
 
-def _quadrant_area(cfg: SynthConfig, quadrant: int) -> tuple[int, int, int, int]:
-    half = cfg.size // 2
-    x0, y0 = (quadrant % 2) * half, (quadrant // 2) * half
-    return x0, y0, x0 + half, y0 + half
+def cell_area(cfg: SynthConfig, cell: int) -> tuple[int, int, int, int]:
+    """Pixel area [x1, y1, x2, y2) of location option ``cell`` (row by row over ``cfg.location_grid``)."""
+    rows, cols = cfg.location_grid
+    row, col = divmod(cell, cols)
+    return (round(col * cfg.size / cols), round(row * cfg.size / rows),
+            round((col + 1) * cfg.size / cols), round((row + 1) * cfg.size / rows))
+
+
+def location_size(cfg: SynthConfig, easy: bool) -> int:
+    """The location flash's size: easy ones ``easy_size`` but at most the smallest cell less 8 px (room for a few
+    positions, so that easy questions do not repeat), hard ones ``location_size`` (default ``flash_size``)."""
+    if not easy:
+        return cfg.location_size or cfg.flash_size
+    rows, cols = cfg.location_grid
+    return min(cfg.easy_size, cfg.size // max(rows, cols) - 8)
 
 
 def _flash_span(rng: np.random.Generator, ctx: PlanContext, slot: int) -> tuple[int, int]:
@@ -118,17 +132,22 @@ def _kind(rng: np.random.Generator) -> str:
     return ("square", "disc")[int(rng.integers(2))]
 
 
-def _flash(rng, ctx: PlanContext, colour: str, span: tuple[int, int], area=None, label: str = "a flash") -> Shape:
+def _flash(rng, ctx: PlanContext, colour: str, span: tuple[int, int], area=None, label: str = "a flash",
+           size: int | None = None) -> Shape:
     cfg = ctx.cfg
     easy = ctx.difficulty == "easy"
-    size = cfg.easy_size if easy else cfg.flash_size
+    size = size or (cfg.easy_size if easy else cfg.flash_size)
     cx, cy = _position(rng, cfg, size, area or (0, 0, cfg.size, cfg.size))
     return Shape(colour, _kind(rng), cx, cy, size, 1.0 if easy else cfg.flash_contrast, span[0], span[1], True, label)
 
 
-def _other_colour(rng: np.random.Generator, exclude: str) -> str:
-    others = [c for c in COLOUR_NAMES if c != exclude]
+def _other_colour(rng: np.random.Generator, exclude: str, palette: Sequence[str]) -> str:
+    others = [c for c in palette if c != exclude]
     return others[int(rng.integers(len(others)))]
+
+
+def _any_colour(rng: np.random.Generator, palette: Sequence[str]) -> str:
+    return palette[int(rng.integers(len(palette)))]
 
 
 def _separated(shapes: Sequence[Shape]) -> bool:
@@ -137,7 +156,8 @@ def _separated(shapes: Sequence[Shape]) -> bool:
 
 
 def plan_order(rng: np.random.Generator, ctx: PlanContext, answer: int) -> tuple[Shape, ...]:
-    first, second = COLOUR_NAMES[answer], _other_colour(rng, COLOUR_NAMES[answer])
+    palette = ctx.cfg.palette
+    first, second = palette[answer], _other_colour(rng, palette[answer], palette)
     if ctx.difficulty == "easy":
         half = ctx.cfg.num_frames // 2
         spans = [(0, half - 1), (half, ctx.cfg.num_frames - 1)]
@@ -153,32 +173,59 @@ def plan_order(rng: np.random.Generator, ctx: PlanContext, answer: int) -> tuple
 def plan_count(rng: np.random.Generator, ctx: PlanContext, answer: int) -> tuple[Shape, ...]:
     count = answer + 1
     n_slots = len(ctx.sampled)
-    if ctx.difficulty == "easy":  # no two flashes on neighbouring sampled frames: a blank sampled frame between them
+    if ctx.difficulty == "easy" and 2 * count - 1 <= n_slots:
+        # No two flashes on neighbouring sampled frames: a blank sampled frame between them.
         slots = sorted(int(s) for s in rng.choice(n_slots, size=count, replace=False))
         if any(b - a < 2 for a, b in pairwise(slots)):
             raise PlanRejected("easy flashes on neighbouring sampled frames")
         spans = [_long_span(ctx, slot) for slot in slots]
+    elif ctx.difficulty == "easy":  # too many for a blank frame between them: one-frame flashes on the sampled ones
+        slots = sorted(int(s) for s in rng.choice(n_slots, size=count, replace=False))
+        spans = [(ctx.sampled[slot], ctx.sampled[slot]) for slot in slots]
     else:
         slots = sorted(int(s) for s in rng.choice(n_slots, size=count, replace=False))
         spans = [_flash_span(rng, ctx, slot) for slot in slots]
-    shapes = tuple(_flash(rng, ctx, COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], span) for span in spans)
+    shapes = tuple(_flash(rng, ctx, _any_colour(rng, ctx.cfg.palette), span) for span in spans)
     if not _separated(shapes):
         raise PlanRejected("flashes touch")
     return shapes
 
 
+def plan_decoys(rng: np.random.Generator, ctx: PlanContext, shapes: Sequence[Shape], total: int) -> tuple:
+    """Empty stretches over sampled frames that show no shape, drawn like flashes (same lengths, same placement
+    around a sampled frame) and at least one frame away from every shape and from each other, so that the events
+    plus the decoys make ``total`` windows that look alike."""
+    free = [j for j in range(len(ctx.sampled)) if not any(s.start <= ctx.sampled[j] <= s.end for s in shapes)]
+    need = total - len(shapes)
+    if need <= 0:
+        return ()
+    if need > len(free):
+        raise PlanRejected("not enough empty sampled frames for the decoy windows")
+    taken = [(s.start, s.end) for s in shapes]
+    decoys = []
+    for slot in sorted(int(j) for j in rng.choice(free, size=need, replace=False)):
+        span = _flash_span(rng, ctx, slot)
+        if any(span[0] <= end + 1 and start <= span[1] + 1 for start, end in taken):
+            raise PlanRejected("a decoy window touches an event")
+        taken.append(span)
+        decoys.append(span)
+    return tuple(decoys)
+
+
 def plan_location(rng: np.random.Generator, ctx: PlanContext, answer: int) -> tuple[Shape, ...]:
-    colour = COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))]
-    if ctx.difficulty == "easy":
+    colour = _any_colour(rng, ctx.cfg.palette)
+    easy = ctx.difficulty == "easy"
+    if easy:
         span = (0, ctx.cfg.num_frames - 1)
     else:
         span = _flash_span(rng, ctx, int(rng.integers(len(ctx.sampled))))
-    return (_flash(rng, ctx, colour, span, area=_quadrant_area(ctx.cfg, answer)),)
+    return (_flash(rng, ctx, colour, span, area=cell_area(ctx.cfg, answer), size=location_size(ctx.cfg, easy)),)
 
 
 def plan_attribute(rng: np.random.Generator, ctx: PlanContext, answer: int) -> tuple[Shape, ...]:
     cfg = ctx.cfg
-    colour, distractor_colour = COLOUR_NAMES[answer], _other_colour(rng, COLOUR_NAMES[answer])
+    palette = cfg.palette
+    colour, distractor_colour = palette[answer], _other_colour(rng, palette[answer], palette)
     easy = ctx.difficulty == "easy"
     small_size = cfg.easy_size // 2 if easy else cfg.small_size
     big_size = cfg.easy_size if easy else cfg.distractor_size
@@ -200,6 +247,12 @@ def plan_attribute(rng: np.random.Generator, ctx: PlanContext, answer: int) -> t
     return small, big
 
 
+def count_windows(cfg: SynthConfig, n_sampled: int) -> int:
+    """How many windows a pointing patch of a count question cites: one more than the largest count (so the number
+    never equals the answer), at most one per sampled frame."""
+    return min(cfg.count_max + 1, n_sampled)
+
+
 Planner = Callable[[np.random.Generator, PlanContext, int], tuple[Shape, ...]]
 PLANNERS: dict[str, Planner] = {
     "order": plan_order,
@@ -215,9 +268,13 @@ def plan_layout(rng: np.random.Generator, ctx: PlanContext, family: str, answer:
     for _ in range(max_draws):
         try:
             shapes = planner(rng, ctx, answer)
+            if not all(slots_of(s, ctx.sampled) for s in shapes if s.decisive):
+                continue
+            decoys = ()
+            if ctx.cfg.pointing and family == "count" and ctx.difficulty == "hard":  # warm-up rows get no patches
+                decoys = plan_decoys(rng, ctx, shapes, count_windows(ctx.cfg, len(ctx.sampled)))
         except PlanRejected:
             continue
-        if all(slots_of(s, ctx.sampled) for s in shapes if s.decisive):
-            return Layout(family, ctx.difficulty, answer, shapes)
+        return Layout(family, ctx.difficulty, answer, shapes, decoys)
     raise ValueError(f"cannot plan a {ctx.difficulty} {family!r} question with these settings "
                      f"(sampled frames {list(ctx.sampled)}); check the flash lengths and the frame count")

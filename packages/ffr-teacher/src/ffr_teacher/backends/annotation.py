@@ -6,6 +6,11 @@ synthetic question family (``sample.meta["family"]``). For counting families the
 window with no per-event regions, since one window per event would give the count away. Without the ground truth (``use_ground_truth=False``) it
 cannot know which event decides the question, so it cites every salient event of
 ``sample.meta["candidate_evidence"]``, distractors included. Either way the patch passes the leak guard or is dropped.
+
+A row may say how it can be cited without the citation giving the answer away (``meta.pointing``, written by the
+synthetic benchmark's fair preset): ``regions: false`` drops every region (a box would place a location flash in its
+answer cell, or number a count's flashes), and ``decoy_windows`` are cited beside the real events, in time order, so
+that a count question always cites the same number of windows; such rows also get guidance that names no option.
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ FAMILY_GUIDANCE: dict[str, str] = {
 FAMILY_ALIASES = {"sequence": "order", "position": "location", "where": "location", "colour": "color",
                   "attribute": "color", "counting": "count", "direction": "motion", "dynamics": "motion",
                   "existence": "presence"}
+# Guidance for rows with a pointing policy (``meta.pointing``): it never names a grid cell (location options include
+# "centre") and says that some cited moments of a count are empty decoys.
+POINTING_GUIDANCE: dict[str, str] = {
+    "location": "Watch the cited moment closely and find where the brief flash is in the picture.",
+    "count": "Check every cited moment; some show nothing. Count the flashes yourself.",
+}
 DEFAULT_GUIDANCE = "Look closely at the cited moments and regions before answering."
 NO_GT_GUIDANCE = "Several moments could matter here; compare each cited moment before answering."
 NEUTRAL_LABEL = "an area to inspect"
@@ -90,6 +101,21 @@ def evidence_items(sample: Sample, use_ground_truth: bool) -> tuple[list[tuple[f
     return sorted(windows), sorted(regions, key=lambda r: float(r.get("t") or 0.0))
 
 
+def pointing_policy(sample: Sample) -> tuple[bool, list[tuple[float, float]]] | None:
+    """(regions allowed, decoy windows) from ``meta.pointing``; None when the row has no pointing policy."""
+    policy = sample.meta.get("pointing") if isinstance(sample.meta, dict) else None
+    if policy is None:
+        return None
+    if not isinstance(policy, dict) or not isinstance(policy.get("regions", True), bool):
+        raise PatchError("meta field 'pointing' must be an object {regions: bool, decoy_windows: [[start_s, end_s]]}")
+    decoys = []
+    for i, window in enumerate(policy.get("decoy_windows") or []):
+        if not isinstance(window, list | tuple) or len(window) != 2:
+            raise PatchError(f"meta field 'pointing.decoy_windows[{i}]' must be [start_s, end_s]")
+        decoys.append((float(window[0]), float(window[1])))
+    return bool(policy.get("regions", True)), decoys
+
+
 def fit_windows(windows: list[tuple[float, float]], frames: Frames) -> list[list[float]]:
     """Windows within the video: an end up to one frame past the duration is trimmed to it (annotations often end
     at the last frame's end time); anything further out is left for the schema check to reject."""
@@ -115,7 +141,12 @@ def annotation_patch(sample: Sample, frames: Frames, cfg: TeacherConfig) -> Evid
         source = "evidence" if cfg.use_ground_truth else "meta.candidate_evidence"
         raise LookupError(f"sample {sample.problem_id} has no {source} to cite")
     family = family_of(sample)
-    if family in COUNT_FAMILIES and windows:
+    policy = pointing_policy(sample)
+    if policy is not None:
+        regions_allowed, decoys = policy
+        regions = regions if regions_allowed else []
+        windows = sorted(set(windows) | set(decoys)) if windows else windows
+    elif family in COUNT_FAMILIES and windows:
         windows, regions = [(min(w[0] for w in windows), max(w[1] for w in windows))], []
     fitted = fit_windows(windows, frames)
     forms = answer_forms(sample)
@@ -124,6 +155,8 @@ def annotation_patch(sample: Sample, frames: Frames, cfg: TeacherConfig) -> Evid
         if not label or text_leak(label, forms, cfg.leak) is not None:
             region["label"] = NEUTRAL_LABEL
     guidance = FAMILY_GUIDANCE.get(family, DEFAULT_GUIDANCE) if cfg.use_ground_truth else NO_GT_GUIDANCE
+    if policy is not None and cfg.use_ground_truth:
+        guidance = POINTING_GUIDANCE.get(family, guidance)
     data = {"error_type": error_type_for(family, bool(fitted), cfg.taxonomy_classes), "guidance": guidance,
             "windows": fitted, "key_frames": key_frames_in(fitted, frames), "regions": regions}
     return EvidencePatch.from_json(data, taxonomy=cfg.taxonomy_classes, num_frames=len(frames),
