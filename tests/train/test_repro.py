@@ -101,7 +101,7 @@ def test_regime_split_pairs_each_variant_with_grpo_seed_by_seed(tmp_path):
     assert split["ffr"]["all_fail"]["values"] == [0.5, 1.0] and split["grpo"]["all_fail"]["values"] == [0.0, 1.0]
     assert split["ffr"]["rest"]["values"] == [0.5, 1.0] and split["grpo"]["rest"]["values"] == [1.0, 0.0]
     assert split["ffr"]["all_fail"]["questions"] == [2, 2]
-    paired = regime_paired(split, runs)
+    paired = regime_paired(split)
     assert paired["ffr"]["all_fail"]["diffs"] == [0.5, 0.0] and paired["ffr"]["rest"]["diffs"] == [-0.5, 1.0]
     assert set(paired) == {"ffr"} and paired["ffr"]["all_fail"]["verdict"] == "too few seeds"
 

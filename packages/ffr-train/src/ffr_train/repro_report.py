@@ -103,7 +103,7 @@ def regime_scores(runs: list[Run], regimes: dict[int, dict[str, str]]) -> dict[s
                        "questions": sizes[v][name]} for name, vals in regs.items()} for v, regs in per.items()}
 
 
-def regime_paired(scores: dict[str, dict[str, Any]], runs: list[Run], baseline: str = "grpo") -> dict[str, Any]:
+def regime_paired(scores: dict[str, dict[str, Any]], baseline: str = "grpo") -> dict[str, Any]:
     """variant -> regime -> the seed-by-seed differences to ``baseline`` in that regime, with the rule's verdict."""
     out: dict[str, Any] = {}
     for variant, regs in scores.items():
@@ -258,7 +258,7 @@ def write_report(out: Path, runs: list[Run], regimes: dict[int, dict[str, str]] 
     results["paired_vs_grpo"] = paired_differences(runs, "grpo")
     if regimes:
         results["regimes"] = regime_scores(runs, regimes)
-        results["regimes_paired_vs_grpo"] = regime_paired(results["regimes"], runs)
+        results["regimes_paired_vs_grpo"] = regime_paired(results["regimes"])
     first_last = {"all_fail": window_means(all_fail), "intervention": window_means(interventions)}
     results["training_regimes"] = {v: {k: first_last[k][v] for k in first_last if v in first_last[k]}
                                    for v in dict.fromkeys([*all_fail, *interventions])}
