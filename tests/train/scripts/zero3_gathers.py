@@ -57,8 +57,12 @@ def main(student: str, video: str) -> None:
     loss = -(logp * mask).sum()
     engine_model.backward(loss)
     engine_model.step()
-    print(json.dumps({"rank": accelerator.process_index, "gathers_2_tokens": counts[2], "gathers_12_tokens": counts[12],
-                      "train_step_loss": float(loss)}), flush=True)
+    # One write of the whole line (under PIPE_BUF, so atomic): print() may write the newline separately, and the two
+    # ranks share the pipe, so their lines could run together.
+    line = json.dumps({"rank": accelerator.process_index, "gathers_2_tokens": counts[2],
+                       "gathers_12_tokens": counts[12], "train_step_loss": float(loss)})
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
     accelerator.wait_for_everyone()
 
 
