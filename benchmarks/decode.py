@@ -91,7 +91,9 @@ def ffr_data_reader(**settings) -> Callable[[Path], np.ndarray]:
 
 
 def decord_reader(num_threads: int = 0) -> Callable[[Path], np.ndarray]:
-    import decord
+    from ffr_data.decoders import load_decord
+
+    decord = load_decord()  # as ffr-data imports it (without decord2's CUDA preload)
 
     def read(path: Path) -> np.ndarray:
         reader = decord.VideoReader(str(path), num_threads=num_threads)

@@ -58,9 +58,11 @@ def test_sampled_pixels_and_timestamps_are_the_raw_decoders_resized(textured_vid
     """What sample_frames has always returned: decord's frames at the uniform indices, each shrunk with OpenCV's
     area interpolation to the frame cap; the same whatever the backend or the number of parallel readers."""
     import cv2
-    import decord
 
     from ffr_data import video
+    from ffr_data.decoders import load_decord
+
+    decord = load_decord()
 
     monkeypatch.setattr(video, "MIN_PARALLEL_PIXELS", 0)  # split these small frames too
     helpers.require_backend(settings.get("backend", "decord"))
@@ -133,8 +135,9 @@ def test_the_cache_decodes_a_sample_once_however_many_calls(video_path):
 def test_one_reader_per_video_shared_by_the_probe_and_the_reads(textured_video, monkeypatch):
     """Opening a video once: the probe's reader decodes the batch too (and frame 0, decoded by the probe, is not
     decoded again); only extra parallel readers open it again."""
-    import decord
+    from ffr_data.decoders import load_decord
 
+    decord = load_decord()
     opened = []
     original = decord.VideoReader
 

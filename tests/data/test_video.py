@@ -232,3 +232,35 @@ def test_installed_wheels_match_this_interpreter():
         if tags and not tags & supported:
             misfits.append(f"{dist.metadata['Name']} ({', '.join(sorted(map(str, tags)))})")
     assert not misfits, misfits
+
+
+_LOADED_BLAS = """
+import sys
+{load}
+maps = open("/proc/self/maps").read()
+print(sorted({{line.rsplit("/", 1)[-1] for line in maps.splitlines() if "nvblas" in line}}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_decord_is_loaded_without_nvblas_taking_over_blas(video_path):
+    """decord2 dlopens every nvidia-* pip library globally when imported; libnvblas among them crashed CPU matmuls
+    (a segfault in `ffr teacher serve` after a video had been decoded). ffr-data's decoder loads decord without it."""
+    import glob
+    import importlib.util
+    import subprocess
+
+    spec = importlib.util.find_spec("nvidia")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not any(glob.glob(os.path.join(root, "*", "lib", "libnvblas.so*")) for root in roots):
+        pytest.skip("no nvidia-* pip package with libnvblas here: decord2 has nothing to preload")
+
+    def loaded(load: str) -> str:
+        proc = subprocess.run([sys.executable, "-c", _LOADED_BLAS.format(load=load)], capture_output=True, text=True,
+                              check=True)
+        return proc.stdout.strip().splitlines()[-1]
+
+    assert "libnvblas" in loaded("import decord")  # what a plain import does (the check is live)
+    decoded = (f"from ffr_data.video import decode_frames\n"
+               f"assert decode_frames({str(video_path)!r}, indices=[0, 1]).array.shape[0] == 2")
+    assert loaded(decoded) == "[]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -19,6 +20,28 @@ from ffr_data.errors import ConfigError, VideoError
 
 # decord retries reads near a container's stated end this many times before giving up (its default is 10 000).
 os.environ.setdefault("DECORD_EOF_RETRY_MAX", "2048")
+
+
+
+@functools.cache
+def load_decord():
+    """The decord module, imported without its CUDA preload.
+
+    On import, decord2 dlopens every library of the ``nvidia-*`` pip packages (which PyPI's torch brings) with
+    RTLD_GLOBAL, libnvblas among them; libnvblas then answers BLAS calls made anywhere in the process and, with no CPU
+    BLAS configured, crashes CPU matrix products (a segfault in a Linear layer). FFR decodes on the CPU only, so the
+    preload is skipped: decord finds no ``nvidia`` package while it is imported.
+    """
+    hidden, sys.modules["nvidia"] = sys.modules.get("nvidia"), None  # find_spec("nvidia") is then None
+    try:
+        import decord
+    finally:
+        if hidden is None:
+            sys.modules.pop("nvidia", None)
+        else:
+            sys.modules["nvidia"] = hidden
+    return decord
+
 
 _SOURCE_LOCATION = re.compile(r"\[\d\d:\d\d:\d\d\] |\S+\.(?:cc|cpp|h|c):\d+[:,]? ?|^\w+, ")
 
@@ -93,8 +116,7 @@ class DecordReader(Reader):
     name = "decord"
 
     def _open(self) -> tuple[int, float]:
-        import decord
-
+        decord = load_decord()
         try:
             self._reader = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=self.threads)
             return len(self._reader), float(self._reader.get_avg_fps() or 0.0)
