@@ -22,6 +22,31 @@ TINY_CORPUS = [
 ] * 20
 
 
+def mcq_sample(pid, problem_type="multiple choice", answer="B", options=("x", "y", "z", "w"), **meta):
+    """A parsed sample for scoring tests: a multiple-choice question (options A-D) or another problem type."""
+    from ffr_data.schema import parse_sample
+
+    row = {"problem_id": pid, "path": "v.mp4", "problem_type": problem_type, "problem": "Q?",
+           "solution": f"<answer>{answer}</answer>", "meta": meta}
+    if problem_type == "multiple choice":
+        row["options"] = [f"{'ABCDE'[i]}. {o}" for i, o in enumerate(options)]
+    return parse_sample(row)
+
+
+def run_ffr(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the ``ffr`` entry point in this process (as the console script does); (exit code, stdout, stderr)."""
+    import sys
+
+    from ffr_data import cli_root
+
+    monkeypatch.setattr(sys, "argv", ["ffr", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as info:
+        cli_root.main()
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
 def write_video(path: Path, frames: np.ndarray, fps: float = 8.0) -> Path:
     """Write (T, H, W, 3) RGB uint8 frames to an mp4v file with OpenCV."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import index_pattern_frames, write_video
+from conftest import index_pattern_frames, run_ffr, write_video
 from ffr_data.errors import FFRError
 from ffr_data.prepare import PrepareConfig, prepare, resolve_video
 from ffr_data.sampling import FrameSamplingConfig
@@ -150,15 +149,7 @@ def test_bad_arguments_are_ffr_errors(tmp_path, helpers):
 
 
 def ffr_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run the ``ffr`` entry point in this process (as the console script does); (exit code, stdout, stderr)."""
-    from ffr_data import cli_root
-
-    monkeypatch.setattr(sys, "argv", ["ffr", "data", "prepare", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as info:
-        cli_root.main()
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+    return run_ffr(monkeypatch, capsys, "data", "prepare", *args)
 
 
 def test_cli_prints_one_line_errors_and_runs(dataset, monkeypatch, capsys):

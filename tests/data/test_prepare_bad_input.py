@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 
 import pytest
 
-from conftest import corrupt_frames, index_pattern_frames, write_video
+from conftest import corrupt_frames, index_pattern_frames, run_ffr, write_video
 from ffr_data.errors import FFRError
 from ffr_data.prepare import PROBE_CACHE, PrepareConfig, prepare
 from ffr_data.sampling import FrameSamplingConfig
@@ -27,14 +26,7 @@ def reasons(report) -> dict[str, int]:
 
 
 def ffr(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    from ffr_data import cli_root
-
-    monkeypatch.setattr(sys, "argv", ["ffr", "data", "prepare", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as info:
-        cli_root.main()
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+    return run_ffr(monkeypatch, capsys, "data", "prepare", *args)
 
 
 @pytest.fixture

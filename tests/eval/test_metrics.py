@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ffr_data.schema import parse_sample
+from conftest import mcq_sample
 from ffr_eval.benchmarks import get_benchmark
 from ffr_eval.item_scoring import mmmu_open_correct, mmvu_open_correct, score_output
 from ffr_eval.results import score_rows
 
-
-def sample(pid, problem_type="multiple choice", answer="B", options=("x", "y", "z", "w"), **meta):
-    row = {"problem_id": pid, "path": "v.mp4", "problem_type": problem_type, "problem": "Q?",
-           "solution": f"<answer>{answer}</answer>", "meta": meta}
-    if problem_type == "multiple choice":
-        row["options"] = [f"{'ABCDE'[i]}. {o}" for i, o in enumerate(options)]
-    return parse_sample(row)
+sample = mcq_sample
 
 
 def ok(output):

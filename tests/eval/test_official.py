@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import mcq_sample
 from ffr_data.schema import parse_sample
 from ffr_eval.benchmarks import get_benchmark
 from ffr_eval.benchmarks.general import _tempcompass_row
@@ -14,13 +15,7 @@ from ffr_eval.official import SCORERS
 from ffr_eval.official.vsibench import extract_number
 from ffr_eval.results import score_rows
 
-
-def sample(pid, problem_type="multiple choice", answer="B", options=("x", "y", "z", "w"), **meta):
-    row = {"problem_id": pid, "path": "v.mp4", "problem_type": problem_type, "problem": "Q?",
-           "solution": f"<answer>{answer}</answer>", "meta": meta}
-    if problem_type == "multiple choice":
-        row["options"] = [f"{'ABCDE'[i]}. {o}" for i, o in enumerate(options)]
-    return parse_sample(row)
+sample = mcq_sample
 
 
 def official(name, output, s):
