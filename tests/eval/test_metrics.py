@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import mcq_sample
+from conftest import mcq_sample as sample
 from ffr_eval.benchmarks import get_benchmark
 from ffr_eval.item_scoring import mmmu_open_correct, mmvu_open_correct, score_output
 from ffr_eval.results import score_rows
-
-sample = mcq_sample
 
 
 def ok(output):

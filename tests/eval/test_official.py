@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import mcq_sample
+from conftest import mcq_sample as sample
 from ffr_data.schema import parse_sample
 from ffr_eval.benchmarks import get_benchmark
 from ffr_eval.benchmarks.general import _tempcompass_row
@@ -14,8 +14,6 @@ from ffr_eval.lmms_rules import extract_mcq_answer, strip_reasoning_tags
 from ffr_eval.official import SCORERS
 from ffr_eval.official.vsibench import extract_number
 from ffr_eval.results import score_rows
-
-sample = mcq_sample
 
 
 def official(name, output, s):

@@ -11,6 +11,7 @@ import functools
 import os
 import re
 import sys
+import threading
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -22,6 +23,8 @@ from ffr_data.errors import ConfigError, VideoError
 os.environ.setdefault("DECORD_EOF_RETRY_MAX", "2048")
 
 
+_DECORD_IMPORT = threading.Lock()  # readers open in several threads; the nvidia entry is process-wide state
+
 
 @functools.cache
 def load_decord():
@@ -32,14 +35,16 @@ def load_decord():
     BLAS configured, crashes CPU matrix products (a segfault in a Linear layer). FFR decodes on the CPU only, so the
     preload is skipped: decord finds no ``nvidia`` package while it is imported.
     """
-    hidden, sys.modules["nvidia"] = sys.modules.get("nvidia"), None  # find_spec("nvidia") is then None
-    try:
-        import decord
-    finally:
-        if hidden is None:
-            sys.modules.pop("nvidia", None)
-        else:
-            sys.modules["nvidia"] = hidden
+    with _DECORD_IMPORT:
+        missing = object()
+        hidden, sys.modules["nvidia"] = sys.modules.get("nvidia", missing), None  # find_spec("nvidia") is then None
+        try:
+            import decord
+        finally:
+            if hidden is missing:
+                del sys.modules["nvidia"]
+            else:
+                sys.modules["nvidia"] = hidden
     return decord
 
 
